@@ -1,0 +1,104 @@
+"""Training and inference figures, side by side in one run on this machine.
+
+    python benchmarks/train.py [--json] [--retrain-net] [--threads 2]
+
+Trains the seed baselines (softmax, mlp, cnn2) and the fastest recipe (``fast``) from scratch with
+the same recipes ``mydigits train`` uses, scores them on the MNIST test set, and measures the
+classifier's inference speed (batches of 28x28 crops, and batch-1 latency). The shipped default
+model is scored as committed; ``--retrain-net`` also retrains it (about 40 minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from mydigits import modelio, paths, training
+from mydigits.mnist import MNIST
+
+
+def inference_speed(clf: modelio.Classifier, images: np.ndarray) -> dict[str, float]:
+    crops = images.astype(np.float32) / 255.0
+    clf.predict_proba(crops[:2048])  # warm up
+    start = time.perf_counter()
+    reps = 0
+    while time.perf_counter() - start < 3.0:
+        clf.predict_proba(crops[:4096], batch_size=1024)
+        reps += 1
+    per_s = reps * 4096 / (time.perf_counter() - start)
+    lat = []
+    for i in range(200):
+        t = time.perf_counter()
+        clf.predict_proba(crops[i : i + 1])
+        lat.append((time.perf_counter() - t) * 1000)
+    return {"digits_per_s": per_s, "batch1_ms_p50": statistics.median(lat)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--retrain-net", action="store_true")
+    ap.add_argument("--archs", default="softmax,mlp,cnn2,fast")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    data = MNIST(progress=not args.json)
+    test = data.load("test")
+    rows = []
+    archs = args.archs.split(",") + (["net"] if args.retrain_net else [])
+    for arch in archs:
+        t0 = time.perf_counter()
+        res = training.train(arch, data=data, progress=False, threads=args.threads)
+        wall = time.perf_counter() - t0
+        clf = modelio.Classifier(res.model, res.meta)
+        speed = inference_speed(clf, test.images)
+        rows.append({
+            "model": arch,
+            "epochs": len(res.history),
+            "mnist_test_accuracy": res.history[-1]["test_accuracy"],
+            "train_seconds": res.history[-1]["seconds"],
+            "wall_seconds_incl_data_and_eval": wall,
+            **speed,
+        })
+        if not args.json:
+            print(json.dumps(rows[-1]), flush=True)
+    shipped = paths.shipped_weights_dir() / modelio.DEFAULT_NAME
+    clf = modelio.Classifier.load(shipped)
+    acc = training.digit_accuracy(clf.model, test)
+    rows.append({
+        "model": "net (shipped)",
+        "epochs": len(clf.meta.get("history", [])) or clf.meta.get("recipe", {}).get("epochs"),
+        "mnist_test_accuracy": acc,
+        "train_seconds": clf.meta.get("train_seconds"),
+        "wall_seconds_incl_data_and_eval": None,
+        **inference_speed(clf, test.images),
+    })
+    fast = next((r for r in rows if r["model"] == "fast"), None)
+    out = {
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads",
+        "rows": rows,
+        "time_to_99_seconds": fast["train_seconds"] if fast and fast["mnist_test_accuracy"] >= 0.99 else None,
+    }
+    if args.json:
+        print(json.dumps(out))
+        return
+    print()
+    print(f"machine: {out['machine']}")
+    print("| model | epochs | MNIST test accuracy | train time (s) | digits/s (batches) | batch-1 latency (ms) |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        t = "" if r["train_seconds"] is None else f"{r['train_seconds']:.1f}"
+        print(f"| {r['model']} | {r['epochs']} | {r['mnist_test_accuracy']:.2%} | {t} | "
+              f"{r['digits_per_s']:,.0f} | {r['batch1_ms_p50']:.2f} |")
+    print(f"time to 99% with the fastest recipe: {out['time_to_99_seconds']} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+import sys
+
+from mydigits.cli import main
+
+sys.exit(main())

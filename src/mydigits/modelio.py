@@ -1,0 +1,138 @@
+"""Saving and loading models: safetensors weights plus a JSON metadata file, nothing executable.
+
+A model ``NAME`` is two files side by side: ``NAME.safetensors`` (tensors only, so loading never
+runs code, unlike pickle or ``torch.load``) and ``NAME.json`` (architecture, preprocessing version,
+accuracy, how and when it was trained, data checksums, and the SHA-256 of the weights file). Loading
+checks the architecture is known, the weights hash matches, and every tensor has the expected name
+and shape, so a tampered, truncated or foreign file is refused with one clear line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+from torch import nn
+
+from mydigits import atomic, models, paths
+from mydigits.errors import MydigitsError
+from mydigits.normalizing import PREPROCESSING_VERSION
+
+DEFAULT_NAME = "default"
+
+
+def weights_and_meta(path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Accept ``NAME``, ``NAME.safetensors`` or ``NAME.json``; return both file paths."""
+    p = Path(path)
+    if p.suffix in (".safetensors", ".json"):
+        p = p.with_suffix("")
+    return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
+
+
+def save(model: nn.Module, path: str | os.PathLike[str], meta: dict[str, Any]) -> Path:
+    """Write weights and metadata atomically (weights first, so metadata never points at nothing)."""
+    wpath, mpath = weights_and_meta(path)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    blob = st_save(tensors)
+    meta = dict(meta)
+    meta["preprocessing_version"] = PREPROCESSING_VERSION
+    meta["classes"] = models.n_classes(model)
+    meta["weights_sha256"] = hashlib.sha256(blob).hexdigest()
+    atomic.write_bytes(wpath, blob)
+    atomic.write_bytes(mpath, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+    return wpath
+
+
+def load(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]:
+    """Load a model for inference (eval mode); refuse anything that is not exactly what it claims."""
+    wpath, mpath = weights_and_meta(path)
+    for p in (wpath, mpath):
+        if not p.is_file():
+            raise MydigitsError(f"{p}: model file not found")
+    try:
+        meta = json.loads(mpath.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MydigitsError(f"{mpath}: model metadata is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("arch"), str):
+        raise MydigitsError(f"{mpath}: model metadata has no architecture name")
+    arch = meta["arch"]
+    if arch not in models.ARCHITECTURES:
+        raise MydigitsError(f"{mpath}: unknown architecture {arch!r}")
+    if meta.get("preprocessing_version") != PREPROCESSING_VERSION:
+        raise MydigitsError(
+            f"{mpath}: made for preprocessing version {meta.get('preprocessing_version')}, "
+            f"this mydigits uses {PREPROCESSING_VERSION}"
+        )
+    blob = wpath.read_bytes()
+    if hashlib.sha256(blob).hexdigest() != meta.get("weights_sha256"):
+        raise MydigitsError(f"{wpath}: weights do not match their metadata (modified or corrupt)")
+    try:
+        tensors = st_load(blob)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise MydigitsError(f"{wpath}: not a valid safetensors file ({exc})") from None
+    model = models.build(arch)
+    expected = model.state_dict()
+    if set(tensors) != set(expected):
+        raise MydigitsError(f"{wpath}: tensors do not belong to architecture {arch!r}")
+    for k, v in expected.items():
+        if tensors[k].shape != v.shape or tensors[k].dtype != v.dtype:
+            raise MydigitsError(
+                f"{wpath}: tensor {k} has shape {tuple(tensors[k].shape)}, "
+                f"{arch!r} needs {tuple(v.shape)}"
+            )
+    model.load_state_dict(tensors)
+    model.eval()
+    return model, meta
+
+
+def default_model_path() -> Path:
+    """The active taught model if one is selected, else the shipped default."""
+    active = paths.models_dir() / "ACTIVE"
+    if active.is_file():
+        name = active.read_text(encoding="utf-8").strip()
+        candidate = paths.models_dir() / name / "model"
+        if name and weights_and_meta(candidate)[0].is_file():
+            return candidate
+    return paths.shipped_weights_dir() / DEFAULT_NAME
+
+
+@dataclass
+class Classifier:
+    """A loaded model behind a numpy interface: 28x28 crops in, probabilities out."""
+
+    model: nn.Module
+    meta: dict[str, Any] = field(default_factory=dict)
+    temperature: float = 1.0
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None) -> Classifier:
+        model, meta = load(path if path is not None else default_model_path())
+        model = model.to(memory_format=torch.channels_last)
+        return cls(model, meta, float(meta.get("temperature", 1.0)))
+
+    @property
+    def has_reject_class(self) -> bool:
+        return models.n_classes(self.model) == 11
+
+    def predict_proba(self, crops: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """``crops`` float (N, 28, 28) in [0, 1] -> (N, 11) probabilities: ten digits, then
+        "not a digit" (always 0 for models without that class). Temperature-scaled."""
+        crops = np.asarray(crops, dtype=np.float32)
+        out = np.zeros((len(crops), 11), np.float32)
+        with torch.inference_mode():
+            for i in range(0, len(crops), batch_size):
+                x = torch.from_numpy(crops[i : i + batch_size]).unsqueeze(1)
+                x = x.contiguous(memory_format=torch.channels_last)
+                logits = self.model(x) / self.temperature
+                p = torch.softmax(logits, 1).numpy()
+                out[i : i + len(p), : p.shape[1]] = p
+        return out

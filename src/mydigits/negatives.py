@@ -1,0 +1,121 @@
+"""Generated "not a digit" examples for the model's 11th class.
+
+A softmax over ten digits has no way to say "none of these": a blank canvas or a horse comes out as
+"5, 99%". So the default model learns an explicit 11th class from things that are not single digits
+and that a reader really meets: blank or speckled crops, scribbles, letters and symbols, blobs,
+textures, ruled-line fragments, and two digits stuck together (which tells the reader to split).
+Every example goes through the same ``to_mnist`` normalization as real crops.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from mydigits.normalizing import to_mnist
+
+# Letters and symbols that do not look like any digit in some hand (no O, o, l, I, S, s, Z, z, B,
+# b, g, q, G, D, J, T, Y, 7-like or 1-like shapes).
+GLYPHS = "AEFHKMNPRWXkmwxh#@%&*+=$"
+_FONTS = (
+    cv2.FONT_HERSHEY_SIMPLEX,
+    cv2.FONT_HERSHEY_DUPLEX,
+    cv2.FONT_HERSHEY_COMPLEX,
+    cv2.FONT_HERSHEY_TRIPLEX,
+    cv2.FONT_HERSHEY_SCRIPT_SIMPLEX,
+    cv2.FONT_HERSHEY_PLAIN,
+)
+
+
+def make_negatives(n: int, seed: int = 0, digits: np.ndarray | None = None) -> np.ndarray:
+    """Make ``n`` normalized non-digit images, float32 (n, 28, 28) in [0, 1].
+
+    ``digits`` (uint8 MNIST images) enables the "two digits touching" kind.
+    """
+    rng = np.random.default_rng(seed)
+    kinds = [_blank, _scribble, _glyph, _blob, _texture, _lines]
+    if digits is not None:
+        kinds.append(lambda r: _pair(r, digits))
+    out = np.zeros((n, 28, 28), np.float32)
+    for i in range(n):
+        kind = kinds[rng.integers(len(kinds))]
+        out[i] = to_mnist(kind(rng))
+    return out
+
+
+def _canvas(rng: np.random.Generator) -> np.ndarray:
+    return np.zeros((rng.integers(60, 120), rng.integers(60, 120)), np.uint8)
+
+
+def _blank(rng: np.random.Generator) -> np.ndarray:
+    c = _canvas(rng)
+    for _ in range(rng.integers(0, 4)):
+        y, x = rng.integers(0, c.shape[0]), rng.integers(0, c.shape[1])
+        cv2.circle(c, (int(x), int(y)), int(rng.integers(1, 3)), 255, -1)
+    return c
+
+
+def _scribble(rng: np.random.Generator) -> np.ndarray:
+    c = _canvas(rng)
+    h, w = c.shape
+    pts = np.cumsum(rng.normal(0, 12, (int(rng.integers(12, 30)), 2)), axis=0)
+    pts = pts - pts.min(0)
+    pts = pts / max(pts.max(), 1) * (min(h, w) - 10) + 5
+    cv2.polylines(c, [pts.astype(np.int32)], False, 255, int(rng.integers(2, 6)), cv2.LINE_AA)
+    return c
+
+
+def _glyph(rng: np.random.Generator) -> np.ndarray:
+    c = np.zeros((120, 120), np.uint8)
+    text = GLYPHS[rng.integers(len(GLYPHS))]
+    if rng.random() < 0.3:
+        text += GLYPHS[rng.integers(len(GLYPHS))]
+    font = _FONTS[rng.integers(len(_FONTS))]
+    cv2.putText(c, text, (15, 90), font, 2.2, 255, int(rng.integers(2, 7)), cv2.LINE_AA)
+    angle = rng.uniform(-20, 20)
+    m = cv2.getRotationMatrix2D((60, 60), angle, 1.0)
+    m[0, 1] += rng.uniform(-0.3, 0.3)
+    return cv2.warpAffine(c, m, (120, 120))
+
+
+def _blob(rng: np.random.Generator) -> np.ndarray:
+    c = _canvas(rng)
+    h, w = c.shape
+    for _ in range(rng.integers(1, 4)):
+        center = (int(rng.integers(10, w - 10)), int(rng.integers(10, h - 10)))
+        axes = (int(rng.integers(5, w // 2)), int(rng.integers(5, h // 2)))
+        cv2.ellipse(c, center, axes, float(rng.uniform(0, 180)), 0, 360, 255, -1)
+    return c
+
+
+def _texture(rng: np.random.Generator) -> np.ndarray:
+    h, w = int(rng.integers(40, 100)), int(rng.integers(40, 100))
+    noise = rng.random((h // 4 + 1, w // 4 + 1)).astype(np.float32)
+    noise = cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)
+    return ((noise > rng.uniform(0.4, 0.7)) * 255).astype(np.uint8)
+
+
+def _lines(rng: np.random.Generator) -> np.ndarray:
+    c = _canvas(rng)
+    h, w = c.shape
+    step = int(rng.integers(8, 25))
+    thick = int(rng.integers(1, 4))
+    if rng.random() < 0.5:
+        for y in range(int(rng.integers(0, step)), h, step):
+            cv2.line(c, (0, y), (w, y), 255, thick)
+    if rng.random() < 0.6:
+        for x in range(int(rng.integers(0, step)), w, step):
+            cv2.line(c, (x, 0), (x, h), 255, thick)
+    if c.max() == 0:
+        cv2.rectangle(c, (5, 5), (w - 5, h - 5), 255, thick)
+    return c
+
+
+def _pair(rng: np.random.Generator, digits: np.ndarray) -> np.ndarray:
+    a = digits[rng.integers(len(digits))]
+    b = digits[rng.integers(len(digits))]
+    overlap = int(rng.integers(4, 10))
+    c = np.zeros((28, 56 - overlap), np.uint8)
+    c[:, :28] = a
+    c[:, 28 - overlap :] = np.maximum(c[:, 28 - overlap :], b)
+    return c

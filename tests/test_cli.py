@@ -1,0 +1,43 @@
+"""The command line: errors are one clear line and a non-zero exit code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mydigits", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_bad_option() -> None:
+    assert_one_line_error(run("train", "--arch", "resnet"), "invalid choice")
+
+
+def test_unknown_command() -> None:
+    assert_one_line_error(run("fly"), "invalid choice")
+
+
+def test_missing_model_file(tmp_path: Path) -> None:
+    missing = tmp_path / "absent"
+    assert_one_line_error(run("eval", "--mnist", "--model", str(missing)), str(missing), "not found")
+
+
+def test_eval_missing_folder(tmp_path: Path) -> None:
+    assert_one_line_error(run("eval", str(tmp_path / "nowhere")), "nowhere", "not a folder")
+
+
+def test_version() -> None:
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("mydigits ")

@@ -1,0 +1,112 @@
+"""Model files: round trip, and refusal of anything tampered, foreign or executable."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from mydigits import modelio, models
+from mydigits.errors import MydigitsError
+
+
+def saved(tmp_path: Path, arch: str = "mlp") -> Path:
+    torch.manual_seed(0)
+    model = models.build(arch)
+    modelio.save(model, tmp_path / "m", {"arch": arch, "note": "test"})
+    return tmp_path / "m"
+
+
+@pytest.mark.parametrize("arch", list(models.ARCHITECTURES))
+def test_round_trip_gives_identical_outputs(tmp_path: Path, arch: str) -> None:
+    torch.manual_seed(0)
+    model = models.build(arch).eval()
+    modelio.save(model, tmp_path / arch, {"arch": arch})
+    loaded, meta = modelio.load(tmp_path / f"{arch}.safetensors")
+    x = torch.rand(3, 1, 28, 28)
+    with torch.inference_mode():
+        assert torch.allclose(model(x), loaded(x))
+    assert meta["arch"] == arch and meta["classes"] == models.n_classes(model)
+
+
+def test_classifier_gives_eleven_probabilities(tmp_path: Path) -> None:
+    clf = modelio.Classifier.load(saved(tmp_path, "mlp"))
+    p = clf.predict_proba(np.random.default_rng(0).random((5, 28, 28), dtype=np.float32))
+    assert p.shape == (5, 11)
+    assert np.allclose(p.sum(1), 1, atol=1e-5) and np.all(p[:, 10] == 0)
+
+
+def test_tampered_weights_are_refused(tmp_path: Path) -> None:
+    path = saved(tmp_path)
+    weights = path.with_suffix(".safetensors")
+    blob = bytearray(weights.read_bytes())
+    blob[-10] ^= 0xFF
+    weights.write_bytes(bytes(blob))
+    with pytest.raises(MydigitsError, match="do not match their metadata"):
+        modelio.load(path)
+
+
+def test_wrong_architecture_is_refused(tmp_path: Path) -> None:
+    path = saved(tmp_path, "mlp")
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta["arch"] = "cnn2"  # metadata that lies about what the weights are
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(MydigitsError, match="do not belong to architecture 'cnn2'"):
+        modelio.load(path)
+
+
+def test_wrong_shapes_are_refused(tmp_path: Path) -> None:
+    state = {k: v.clone() for k, v in models.build("mlp").state_dict().items()}
+    state["4.weight"] = torch.zeros(64, 128)  # the second hidden layer, made narrower
+    save_file(state, tmp_path / "m.safetensors")
+    import hashlib
+
+    sha = hashlib.sha256((tmp_path / "m.safetensors").read_bytes()).hexdigest()
+    meta = {"arch": "mlp", "weights_sha256": sha, "preprocessing_version": 1}
+    (tmp_path / "m.json").write_text(json.dumps(meta))
+    with pytest.raises(MydigitsError, match="has shape"):
+        modelio.load(tmp_path / "m")
+
+
+def test_pickle_is_never_loaded(tmp_path: Path) -> None:
+    class Boom:
+        def __reduce__(self):
+            return (Path.touch, (tmp_path / "pwned",))
+
+    (tmp_path / "m.safetensors").write_bytes(pickle.dumps(Boom()))
+    (tmp_path / "m.json").write_text(json.dumps({"arch": "mlp", "preprocessing_version": 1,
+                                                  "weights_sha256": "0" * 64}))
+    with pytest.raises(MydigitsError):
+        modelio.load(tmp_path / "m")
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [("not json", "not valid JSON"), ("{}", "no architecture"), ('{"arch": "resnet"}', "unknown architecture")],
+)
+def test_bad_metadata_is_refused(tmp_path: Path, meta: str, message: str) -> None:
+    path = saved(tmp_path)
+    path.with_suffix(".json").write_text(meta)
+    with pytest.raises(MydigitsError, match=message):
+        modelio.load(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(MydigitsError, match="model file not found"):
+        modelio.load(tmp_path / "none.safetensors")
+
+
+def test_shipped_default_model_loads_and_is_small() -> None:
+    path = modelio.default_model_path()
+    weights, _ = modelio.weights_and_meta(path)
+    assert weights.stat().st_size <= 5 * 1024 * 1024
+    model, meta = modelio.load(path)
+    assert meta["mnist_test_accuracy"] >= 0.99
+    assert models.n_classes(model) == 11

@@ -1,0 +1,47 @@
+"""Training for real, on a few hundred MNIST digits: it must clearly beat chance."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mydigits import training
+from mydigits.augment import Augment, augment_batch
+from mydigits.mnist import MNIST
+
+
+def test_tiny_training_run_beats_chance(mnist: MNIST) -> None:
+    result = training.train("cnn2", epochs=2, data=mnist, limit=600, progress=False, threads=2)
+    assert result.history[-1]["test_accuracy"] > 0.6  # chance is 0.1
+    assert result.meta["arch"] == "cnn2" and result.meta["train_samples"] == 600
+
+
+def test_training_is_deterministic(mnist: MNIST) -> None:
+    a = training.train("mlp", epochs=1, data=mnist, limit=400, progress=False, seed=3)
+    b = training.train("mlp", epochs=1, data=mnist, limit=400, progress=False, seed=3)
+    for (ka, va), (_, vb) in zip(a.model.state_dict().items(), b.model.state_dict().items(), strict=True):
+        assert torch.equal(va, vb), ka
+
+
+def test_eleven_class_model_learns_not_a_digit(mnist: MNIST) -> None:
+    result = training.train("net", epochs=2, data=mnist, limit=800, progress=False)
+    assert result.meta["negatives"] == 100
+    assert result.history[-1]["test_accuracy"] > 0.3
+
+
+def test_augmentation_keeps_ink_and_shape() -> None:
+    x = torch.zeros(16, 1, 28, 28)
+    x[:, :, 8:20, 12:16] = 1.0
+    y = augment_batch(x, Augment(), torch.Generator().manual_seed(0))
+    assert y.shape == x.shape
+    ink = y.sum((1, 2, 3)).numpy()
+    assert np.all(ink > 0.4 * 48) and np.all(ink < 2.5 * 48)
+    assert torch.equal(augment_batch(x, Augment.none()), x)
+
+
+def test_temperature_fit_softens_overconfidence() -> None:
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 10, (500,), generator=gen)
+    logits = torch.randn(500, 10, generator=gen) * 8  # confident and mostly wrong
+    logits[torch.arange(500), labels] += 4
+    assert training.fit_temperature(logits, labels) > 1.5
