@@ -85,6 +85,7 @@ def _teach(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         preprocessed=args.preprocessed,
         progress=say,
+        data_dir=args.data_dir,
     )
     print(outcome.summary())
     if outcome.folder:
@@ -105,7 +106,8 @@ def _models(args: argparse.Namespace) -> int:
     if not args.name:
         raise MydigitsError(f"models {args.action} needs a NAME")
     if args.action == "use":
-        store.set_active(args.name if args.name == store.DEFAULT else store.validate_name(args.name))
+        name = args.name if args.name == store.DEFAULT else store.validate_name(args.name)
+        store.set_active(name)
         print(f"active model: {store.active()}")
     else:
         now = store.remove(args.name)
@@ -157,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--epochs", type=int, default=None, help="default: 6 (25 steps each)")
     tc.add_argument("--preprocessed", action="store_true",
                     help="samples are 28x28 white-on-black crops (as `read --save-crops` writes)")
+    tc.add_argument("--data-dir", default=None, help="MNIST cache folder")
     tc.add_argument("--quiet", action="store_true")
     tc.set_defaults(func=_teach)
 
