@@ -115,6 +115,13 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from mydigits import serving
+
+    serving.serve(args.host, args.port, model=args.model)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mydigits import __version__
 
@@ -168,6 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("name", nargs="?", help="model name ('default': the shipped model)")
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=_models)
+
+    sv = sub.add_parser("serve", help="web app and REST API: draw, photograph, correct, teach")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default: 127.0.0.1; there is no authentication)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--model", default=None, help="always read with this model (default: the "
+                    "active one, following `models use`)")
+    sv.set_defaults(func=_serve)
     return p
 
 

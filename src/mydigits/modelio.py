@@ -98,9 +98,12 @@ def default_model_path() -> Path:
     """The active taught model if one is selected, else the shipped default."""
     active = paths.models_dir() / "ACTIVE"
     if active.is_file():
-        name = active.read_text(encoding="utf-8").strip()
+        name = active.read_text(encoding="utf-8", errors="replace").strip()
         candidate = paths.models_dir() / name / "model"
-        if name and weights_and_meta(candidate)[0].is_file():
+        # ACTIVE is a plain file a user or a crash may have mangled: a name that is not one folder
+        # inside the store (``../x``, ``/etc``) falls back to the shipped model instead of escaping
+        safe = name not in ("", ".", "..") and Path(name).name == name and "\\" not in name
+        if safe and weights_and_meta(candidate)[0].is_file():
             return candidate
     return paths.shipped_weights_dir() / DEFAULT_NAME
 

@@ -111,7 +111,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
         return loss
 
     opt.step(closure)
-    return float(log_t.exp().clamp(0.5, 5.0))
+    return float(log_t.detach().exp().clamp(0.5, 5.0))
 
 
 def train(
@@ -169,9 +169,10 @@ def train(
     total_steps = steps_per_epoch * recipe.epochs
     sched = None
     if recipe.schedule == "onecycle":
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=recipe.lr, total_steps=total_steps, pct_start=0.2 if recipe.epochs > 1 else 0.25
-        )
+        warmup = 0.2 if recipe.epochs > 1 else 0.25
+        # OneCycleLR divides by the warm-up's length in steps: tiny runs need at least two of them
+        warmup = min(0.5, max(warmup, 2.5 / total_steps))
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=total_steps, pct_start=warmup)
 
     history: list[dict[str, float]] = []
     start = time.perf_counter()

@@ -1,0 +1,342 @@
+"""Step 2 of reading: find the ink. Pixels in, an "ink" image out (ink bright on black).
+
+Photos of paper are unevenly lit, pens come in colours, canvases may be light-on-dark, and forms and
+notebooks carry printed lines. So, in order:
+
+1. decide the polarity from the picture itself (is the minority brighter or darker than the rest?);
+2. make one gray channel in which any coloured ink is dark: the darkest channel for dark ink
+   (blue ink is dark in red), the brightest for light ink;
+3. estimate the paper's brightness everywhere (a morphological closing, at low resolution, removes
+   strokes and keeps shadows and gradients) and divide by it, so ink strength is relative to the
+   paper under it;
+4. threshold with Otsu on the ink strength, but never below a minimum contrast (so blank paper
+   gives nothing), with hysteresis so faint parts of a stroke stay attached to the strong parts;
+5. remove long thin straight lines (ruled paper, grids, the boxes of forms), restoring the pixels
+   where a digit's stroke crosses them. (Specks are left to segmentation.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# Ink must be at least this much darker than the paper around it (fraction of paper brightness).
+MIN_CONTRAST = 0.16
+MAX_THRESHOLD = 0.45
+# A line is straight, at least this long relative to the image side, and this many times longer
+# than it is thick.
+LINE_MIN_FRACTION = 0.4
+LINE_MIN_ASPECT = 12.0
+# Resolution of the background estimate (long side, pixels) and its closing size (fraction).
+BG_SIDE = 320
+BG_KERNEL_FRACTION = 0.2
+# Contrast is measured relative to the paper's brightness, but never to less than this fraction of
+# the brightest paper in the picture (shadows would otherwise amplify noise into "ink").
+BG_FLOOR = 0.5
+# Line search runs at most at this resolution (long side).
+LINE_SIDE = 1000
+
+
+@dataclass
+class Ink:
+    """Result of binarization, all arrays at the working resolution."""
+
+    soft: np.ndarray  # float32 [0, 1], ink bright: anti-aliased strength, zero off the mask
+    mask: np.ndarray  # uint8 {0, 1}: ink pixels after line and speck removal
+    lines: np.ndarray  # uint8 {0, 1}: pixels removed as ruled/grid/box lines
+    inverted: bool  # True if the picture had light ink on a dark background
+    threshold: float
+
+
+def polarity_is_light_ink(pixels: np.ndarray) -> bool:
+    """True when the minority of clearly different pixels is brighter than the typical pixel."""
+    step = max(1, max(pixels.shape[:2]) // 400)
+    small = _luminance(np.ascontiguousarray(pixels[::step, ::step]))  # statistics: sampling is enough
+    med = float(np.median(small))
+    spread = max(30.0, 0.2 * med)
+    brighter = int((small > med + spread).sum())
+    darker = int((small < med - spread).sum())
+    return brighter > 1.5 * darker and brighter > 0.0005 * small.size
+
+
+def ink_gray(pixels: np.ndarray, light_ink: bool) -> np.ndarray:
+    """One channel, paper bright and ink dark, keeping coloured ink dark."""
+    if pixels.ndim == 2:
+        gray = pixels
+    else:
+        r, g, b = cv2.split(pixels)
+        gray = cv2.max(cv2.max(r, g), b) if light_ink else cv2.min(cv2.min(r, g), b)
+    return cv2.bitwise_not(gray) if light_ink else gray
+
+
+def background(gray: np.ndarray) -> np.ndarray:
+    """Paper brightness under every pixel: strokes closed away at low resolution."""
+    h, w = gray.shape
+    small = _shrink(gray, BG_SIDE)
+    k = max(5, int(max(small.shape) * BG_KERNEL_FRACTION) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    pad = k
+    padded = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    closed = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, kernel)[pad:-pad, pad:-pad]
+    # a mild opening-free smoothing: median removes the blockiness of the elliptic closing
+    closed = cv2.medianBlur(closed, 5)
+    return _grow(closed, (h, w), _factor(gray.shape, BG_SIDE), cv2.INTER_LINEAR)
+
+
+def binarize(pixels: np.ndarray, remove_lines: bool = True) -> Ink:
+    """Find the ink in uint8 gray or RGB pixels."""
+    light = polarity_is_light_ink(pixels)
+    gray = ink_gray(pixels, light)
+    bg = background(gray)
+    # relative to the paper, but deep shadows do not turn sensor noise into ink
+    step = max(1, max(bg.shape) // 200)
+    floor = max(1.0, BG_FLOOR * float(np.percentile(bg[::step, ::step], 95)))
+    diff = cv2.subtract(bg, gray).astype(np.float32)
+    strength = diff / np.maximum(bg.astype(np.float32), floor)
+    np.clip(strength, 0.0, 1.0, out=strength)
+    t = _threshold(strength)
+    high = (strength >= t).astype(np.uint8)
+    low = (strength >= 0.6 * t).astype(np.uint8)
+    mask = _hysteresis(low, high)
+    lines = np.zeros_like(mask)
+    if remove_lines and mask.any():
+        mask, lines = _remove_lines(mask)
+    soft = np.clip(strength / (1.6 * t), 0.0, 1.0)
+    soft *= mask
+    return Ink(soft.astype(np.float32), mask, lines, light, float(t))
+
+
+def _threshold(strength: np.ndarray) -> float:
+    """Otsu between paper and ink on the strength image, within [MIN_CONTRAST, MAX_THRESHOLD]."""
+    step = max(1, max(strength.shape) // 800)
+    small = strength[::step, ::step]
+    cand = small[small > 0.5 * MIN_CONTRAST]
+    if cand.size < 20:
+        return MIN_CONTRAST
+    u8 = np.clip(cand * 255.0, 0, 255).astype(np.uint8).reshape(-1, 1)
+    t, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    return float(np.clip(t / 255.0 * 0.8, MIN_CONTRAST, MAX_THRESHOLD))
+
+
+def _hysteresis(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    n, labels = cv2.connectedComponents(low, connectivity=8)
+    if n <= 1:
+        return low
+    keep = np.zeros(n, np.uint8)
+    keep[labels[high > 0]] = 1
+    keep[0] = 0
+    return keep[labels]
+
+
+Segment = tuple[int, int, np.ndarray]  # y0, x0 and a boolean mask of the line's pixels there
+
+
+def _line_segments(mask: np.ndarray, horizontal: bool) -> tuple[list[Segment], np.ndarray]:
+    """Long thin straight runs in one direction: (candidate lines, the opened mask with every
+    shorter run too)."""
+    h, w = mask.shape
+    side = w if horizontal else h
+    run = max(15, side // 25)
+    kernel = np.ones((1, run) if horizontal else (run, 1), np.uint8)
+    opened = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
+    found: list[Segment] = []
+    if not opened.any():
+        return found, opened
+    # join the staggered pieces of a slightly tilted line
+    join = np.ones((3, run // 2) if horizontal else (run // 2, 3), np.uint8)
+    joined = cv2.dilate(opened, join)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    counts = np.bincount(labels[opened > 0], minlength=n)
+    for i in range(1, n):
+        length = stats[i, cv2.CC_STAT_WIDTH if horizontal else cv2.CC_STAT_HEIGHT]
+        if length < LINE_MIN_FRACTION * side:
+            continue
+        thickness = counts[i] / max(length, 1)
+        if length < LINE_MIN_ASPECT * max(thickness, 1.0):
+            continue
+        x0, y0, bw, bh = stats[i, :4]
+        sub = (labels[y0 : y0 + bh, x0 : x0 + bw] == i) & (opened[y0 : y0 + bh, x0 : x0 + bw] > 0)
+        band = _straight_band(sub, horizontal)
+        if band is not None:
+            found.append((int(y0), int(x0), band))
+    return found, opened
+
+
+def _straight_band(sub: np.ndarray, horizontal: bool) -> np.ndarray | None:
+    """The pixels of ``sub`` on one thin straight line, or None if there is no such line along
+    most of it. Handwriting touching or running beside a printed line stays out of the band; a
+    curved stroke (the side of a 0) does not fit a straight band."""
+    a_img = sub.T if horizontal else sub  # one row per position along the line
+    cnt = a_img.sum(1)
+    valid = cnt > 0
+    if valid.sum() < 2:
+        return None
+    cols = np.arange(a_img.shape[1], dtype=np.float64)
+    pos = (a_img * cols[None, :]).sum(1) / np.maximum(cnt, 1)
+    t = float(np.median(cnt[valid]))
+    idx = np.arange(len(cnt), dtype=np.float64)
+    use = valid & (cnt <= t + 1)  # positions where only the line is there
+    for _ in range(3):
+        if use.sum() < 2 or np.ptp(idx[use]) == 0:
+            return None
+        u, v = idx[use], pos[use]
+        du = u - u.mean()
+        slope = float((du * (v - v.mean())).sum() / (du * du).sum())
+        icpt = float(v.mean() - slope * u.mean())
+        use = valid & (cnt <= t + 1) & (np.abs(pos - (slope * idx + icpt)) <= 1.5)
+    centre = slope * idx + icpt
+    band = np.abs(cols[None, :] - centre[:, None]) <= t / 2 + 1.0
+    band &= a_img
+    rows = band.any(1)
+    if rows.sum() < 0.8 * valid.sum() or use.sum() < 0.5 * valid.sum():
+        return None
+    # where the line is thicker than itself, a stroke runs along or over it: leave those pixels
+    # (better a bit of line on a digit than a digit with a missing stroke)
+    wide = np.abs(cols[None, :] - centre[:, None]) <= t / 2 + 4.0
+    busy = (a_img & wide).sum(1) > t + 2
+    busy = np.convolve(busy.astype(float), np.ones(5), mode="same") > 0
+    band[busy] = False
+    return band.T if horizontal else band
+
+
+def _box_separators(opened_v: np.ndarray, hlines: np.ndarray) -> np.ndarray:
+    """Short vertical lines joining two horizontal lines at both ends (walls of form boxes)."""
+    out = np.zeros_like(opened_v)
+    if not hlines.any() or not opened_v.any():
+        return out
+    near_h = cv2.dilate(hlines, np.ones((7, 3), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(opened_v, connectivity=8)
+    for i in range(1, n):
+        x, y, w, h, area = stats[i]
+        if h < LINE_MIN_ASPECT * max(area / max(h, 1), 1.0) * 0.6:
+            continue
+        top = near_h[y : y + 2, x : x + w].any()
+        bottom = near_h[y + h - 2 : y + h, x : x + w].any()
+        if top and bottom:
+            band = _straight_band(labels[y : y + h, x : x + w] == i, horizontal=False)
+            if band is not None:
+                out[y : y + h, x : x + w] |= band.astype(np.uint8)
+    return out
+
+
+def _find_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ruled, grid and box lines: (horizontal, vertical) pixel masks.
+
+    Long straight strokes are also parts of digits (the bar of a 7, the stem of a 4 or a 1 drawn
+    big), so a candidate only counts as a printed line if it spans nearly the whole picture, or is
+    much longer than the ink it touches is tall, or (vertical) belongs to a grid with horizontal
+    lines or crosses them. A lone vertical stroke is never removed unless it spans the picture:
+    it may be a 1.
+    """
+    h, w = mask.shape
+    hcands, _ = _line_segments(mask, horizontal=True)
+    vcands, opened_v = _line_segments(mask, horizontal=False)
+    hl = np.zeros_like(mask)
+    vl = np.zeros_like(mask)
+    if not hcands and not vcands:
+        return hl, vl
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    area = stats[:, cv2.CC_STAT_AREA]
+
+    def comps_of(seg: Segment) -> np.ndarray:
+        y0, x0, band = seg
+        sub = labels[y0 : y0 + band.shape[0], x0 : x0 + band.shape[1]]
+        return np.bincount(sub[band], minlength=n)
+
+    def paint(out: np.ndarray, seg: Segment) -> None:
+        y0, x0, band = seg
+        out[y0 : y0 + band.shape[0], x0 : x0 + band.shape[1]] |= band.astype(np.uint8)
+
+    hcomps = [comps_of(c) for c in hcands]
+    vcomps = [comps_of(c) for c in vcands]
+    on_lines = np.sum(hcomps + vcomps, axis=0)
+    # where each horizontal candidate sits in its component: boxes and grids have lines at both
+    # the top and the bottom of the component, a 7 or a 4 has one bar
+    hcomp = [int(np.argmax(np.where(np.arange(n) == 0, 0, comps))) for comps in hcomps]
+    at_top: set[int] = set()
+    at_bottom: set[int] = set()
+    for c, comp in zip(hcands, hcomp, strict=True):
+        y0, _, band = c
+        cy = y0 + np.nonzero(band)[0].mean()
+        top, ch = stats[comp, cv2.CC_STAT_TOP], stats[comp, cv2.CC_STAT_HEIGHT]
+        if cy <= top + 0.15 * ch:
+            at_top.add(comp)
+        if cy >= top + 0.85 * ch:
+            at_bottom.add(comp)
+    grid_comps: set[int] = set()
+    for c, comp in zip(hcands, hcomp, strict=True):
+        length = c[2].shape[1]
+        comp_h = stats[comp, cv2.CC_STAT_HEIGHT]
+        boxed = comp in at_top and comp in at_bottom and on_lines[comp] >= 0.6 * area[comp]
+        if length >= 0.9 * w or boxed or length >= 2.5 * comp_h:
+            paint(hl, c)
+            grid_comps.add(comp)
+    for c, comps in zip(vcands, vcomps, strict=True):
+        comps[0] = 0
+        comp = int(np.argmax(comps))
+        length = c[2].shape[0]
+        y0, x0, band = c
+        crossed = hl[y0 : y0 + band.shape[0], x0 : x0 + band.shape[1]] & band
+        crossings = cv2.connectedComponents(crossed.astype(np.uint8))[0] - 1
+        if length >= 0.9 * h or comp in grid_comps or crossings >= 2:
+            paint(vl, c)
+    vl |= _box_separators(opened_v, hl)
+    return hl, vl
+
+
+def _remove_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    h, w = mask.shape
+    small = mask
+    if max(h, w) > LINE_SIDE * 1.2:
+        small = (_shrink(mask * 255, LINE_SIDE) >= 96).astype(np.uint8)
+    hl, vl = _find_lines(small)
+    if small is not mask:
+        f = _factor(mask.shape, LINE_SIDE)
+        hl = _grow(hl, (h, w), f, cv2.INTER_NEAREST)
+        vl = _grow(vl, (h, w), f, cv2.INTER_NEAREST)
+    lines = hl | vl
+    if not lines.any():
+        return mask, lines
+    lines = cv2.dilate(lines, np.ones((3, 3), np.uint8)) & mask
+    rest = mask & (1 - lines)
+    # put back the pixels where a stroke crosses a line: ink continues on both sides of it
+    thick = 9
+    across_h = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, np.ones((thick, 1), np.uint8))
+    across_v = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, np.ones((1, thick), np.uint8))
+    hmask = cv2.dilate(hl, np.ones((3, 3), np.uint8))
+    vmask = cv2.dilate(vl, np.ones((3, 3), np.uint8))
+    restored = (across_h & hmask) | (across_v & vmask)
+    rest |= restored & lines
+    return rest, lines & (1 - rest)
+
+
+def _luminance(pixels: np.ndarray) -> np.ndarray:
+    if pixels.ndim == 2:
+        return pixels
+    return cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
+
+
+def _factor(shape: tuple[int, ...], side: int) -> int:
+    return max(1, -(-max(shape[:2]) // side))
+
+
+def _shrink(img: np.ndarray, side: int) -> np.ndarray:
+    """Reduce by a whole factor so the long side is at most about ``side`` (OpenCV's area
+    resampling is several times faster for whole factors); the last few rows and columns that
+    do not fill a block are dropped."""
+    f = _factor(img.shape, side)
+    if f == 1:
+        return img
+    hh, ww = img.shape[0] // f, img.shape[1] // f
+    return cv2.resize(img[: hh * f, : ww * f], (ww, hh), interpolation=cv2.INTER_AREA)
+
+
+def _grow(small: np.ndarray, shape: tuple[int, int], f: int, interpolation: int) -> np.ndarray:
+    """Undo ``_shrink`` by factor ``f``: back to ``shape`` (h, w), edge rows/columns repeated."""
+    if f == 1:
+        return small
+    h, w = shape
+    big = cv2.resize(small, (small.shape[1] * f, small.shape[0] * f), interpolation=interpolation)
+    return cv2.copyMakeBorder(big, 0, h - big.shape[0], 0, w - big.shape[1], cv2.BORDER_REPLICATE)

@@ -1,0 +1,365 @@
+"""Reading digits and numbers in pictures: the :class:`Reader` API.
+
+Data flows one way, one module per step::
+
+    loading (pixels) -> binarizing (ink) -> segmenting (regions, crops, lines) -> model -> numbers
+
+``Reader(model)`` loads a model once; ``Reader.read(source)`` returns a :class:`ReadResult` with the
+text, every digit's box, confidence, probabilities and 28x28 crop, the rejected regions with the
+reason, and the time each step took.
+
+The model is, in order: the ``model`` argument, the ``MYDIGITS_MODEL`` environment variable, the
+active taught model, the shipped default (see :func:`mydigits.modelio.default_model_path`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from mydigits import binarizing, loading, modelio, segmenting
+from mydigits.errors import MydigitsError
+
+# A digit whose best probability is below this is shown as "?" (digit None, "not sure").
+# Measured on the dev photos with the 11-class default model: 0.5 -> 98.4% digit accuracy, 0.6 ->
+# 98.2%, 0.7 -> 97.9% (a "?" counts as an error there, so lower is not automatically better).
+NOT_SURE = 0.5
+# Digits shorter than this (working pixels) in a reduced picture: read it again at full work size.
+MIN_DIGIT_PX = 40
+# Try the picture turned by 90/180/270 degrees when fewer than this fraction of digits are sure.
+ROTATE_BELOW = 0.5
+# ...and take a turned reading only if it scores this much better (6 and 9 read either way up).
+ROTATE_MARGIN = 0.15
+
+Box = list[int]
+
+
+@dataclass
+class Digit:
+    digit: int | None
+    confidence: float
+    box: Box
+    probabilities: list[float]
+    crop: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((28, 28), np.float32))
+
+    def to_json(self) -> dict:
+        return {"digit": self.digit, "confidence": round(self.confidence, 4), "box": self.box,
+                "probabilities": [round(p, 4) for p in self.probabilities]}
+
+
+@dataclass
+class Line:
+    text: str
+    box: Box
+    digits: list[Digit]
+
+    def to_json(self) -> dict:
+        return {"text": self.text, "box": self.box, "digits": [d.to_json() for d in self.digits]}
+
+
+@dataclass
+class Rejected:
+    box: Box
+    reason: str
+    crop: np.ndarray | None = field(repr=False, default=None)
+
+    def to_json(self) -> dict:
+        return {"box": self.box, "reason": self.reason}
+
+
+@dataclass
+class ReadResult:
+    file: str
+    text: str
+    lines: list[Line]
+    rejected: list[Rejected]
+    timings_ms: dict[str, float]
+    image: np.ndarray | None = field(repr=False, default=None)  # working pixels, for annotating
+    scale: float = 1.0  # original pixels per working pixel
+
+    @property
+    def digits(self) -> list[Digit]:
+        return [d for line in self.lines for d in line.digits]
+
+    def to_json(self) -> dict:
+        return {"file": self.file, "text": self.text, "lines": [ln.to_json() for ln in self.lines],
+                "rejected": [r.to_json() for r in self.rejected],
+                "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()}}
+
+    def _stem(self) -> str:
+        stem = Path(self.file).stem if self.file and not self.file.startswith("<") else ""
+        return stem or "image"
+
+    def save_annotated(self, directory: str | os.PathLike[str]) -> Path:
+        """Write ``<stem>_annotated.png``: the picture with every box, digit and confidence."""
+        out_dir = Path(directory)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        img = self.image if self.image is not None else np.full((100, 100, 3), 255, np.uint8)
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB) if img.ndim == 2 else img.copy()
+        s = 1.0 / self.scale
+        font_scale = max(0.4, min(img.shape[:2]) / 700)
+        thick = max(1, round(font_scale * 2))
+        for r in self.rejected:
+            x, y, w, h = (round(v * s) for v in r.box)
+            cv2.rectangle(img, (x, y), (x + w, y + h), (160, 160, 160), 1)
+        for d in self.digits:
+            x, y, w, h = (round(v * s) for v in d.box)
+            color = (0, 170, 0) if d.digit is not None else (230, 120, 0)
+            cv2.rectangle(img, (x, y), (x + w, y + h), color, thick)
+            label = f"{'?' if d.digit is None else d.digit} {d.confidence:.0%}"
+            cv2.putText(img, label, (x, max(12, y - 4)), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
+                        (220, 0, 0), thick, cv2.LINE_AA)
+        path = _unique(out_dir / f"{self._stem()}_annotated.png")
+        _write_png(path, img)
+        return path
+
+    def save_crops(self, directory: str | os.PathLike[str]) -> list[Path]:
+        """Write every digit's 28x28 crop as ``<stem>_<index>_<digit>.png`` (``x`` when not sure),
+        never overwriting: an existing name gets a ``_2``, ``_3``... before the label."""
+        out_dir = Path(directory)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        for i, d in enumerate(self.digits):
+            label = "x" if d.digit is None else str(d.digit)
+            path = _unique(out_dir / f"{self._stem()}_{i}_{label}.png", label_last=True)
+            _write_png(path, (np.clip(d.crop, 0, 1) * 255 + 0.5).astype(np.uint8))
+            written.append(path)
+        return written
+
+
+def _unique(path: Path, label_last: bool = False) -> Path:
+    """``path`` or, if taken, the same name with a counter (keeping the label character last)."""
+    if not path.exists():
+        return path
+    stem, suffix = path.stem, path.suffix
+    head, sep, label = stem.rpartition("_") if label_last else (stem, "", "")
+    for k in range(2, 100000):
+        name = f"{head}_{k}{sep}{label}{suffix}" if label_last else f"{stem}_{k}{suffix}"
+        cand = path.with_name(name)
+        if not cand.exists():
+            return cand
+    raise MydigitsError(f"{path}: too many files with this name")
+
+
+def _write_png(path: Path, img: np.ndarray) -> None:
+    from PIL import Image
+
+    Image.fromarray(img).save(path, format="PNG")
+
+
+def resolve_model(model: str | os.PathLike[str] | None) -> str | os.PathLike[str] | Path:
+    if model is not None:
+        return model
+    env = os.environ.get("MYDIGITS_MODEL")
+    return env if env else modelio.default_model_path()
+
+
+class Reader:
+    """Reads digits and numbers in photos, scans and drawings.
+
+    Args:
+        model: model path (``NAME``, ``NAME.safetensors`` or ``NAME.json``). None: the environment
+            variable ``MYDIGITS_MODEL`` if set, else the active taught model or the shipped default.
+    """
+
+    def __init__(self, model: str | os.PathLike[str] | None = None):
+        self.classifier = modelio.Classifier.load(resolve_model(model))
+
+    # -- model helpers -------------------------------------------------------------------------
+    def _classify(self, crops: np.ndarray) -> np.ndarray:
+        if len(crops) == 0:
+            return np.zeros((0, 11), np.float32)
+        with _few_threads(len(crops)):
+            return self.classifier.predict_proba(np.asarray(crops, np.float32))
+
+    @staticmethod
+    def _score(probs: np.ndarray) -> np.ndarray:
+        """How clearly each crop is one digit: best digit probability (0 if "not a digit" wins)."""
+        best = probs[:, :10].max(1)
+        return np.where(probs[:, 10] >= best, 0.0, best)
+
+    # -- reading -------------------------------------------------------------------------------
+    def read(self, source: loading.Source, name: str | None = None) -> ReadResult:
+        """Read one picture (path, encoded bytes or numpy array). Raises MydigitsError."""
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        # big photos: first a quick look at reduced size; only small handwriting needs more pixels
+        img = loading.load(source, name, work_side=loading.QUICK_SIDE)
+        timings["load"] = _ms(t)
+        t = time.perf_counter()
+        ink = binarizing.binarize(img.pixels)
+        timings["binarize"] = _ms(t)
+        if img.scale > 1.2:
+            quick = segmenting.find_candidates(ink.mask, ink.lines)
+            if quick.candidates and quick.digit_height < MIN_DIGIT_PX:
+                t = time.perf_counter()
+                img = loading.load(source, name)
+                ink = binarizing.binarize(img.pixels)
+                timings["reload"] = _ms(t)
+        t = time.perf_counter()
+        seg, digits_c, not_digits = self._recognize(ink)
+        turn = 0
+        timings["segment_classify"] = _ms(t)
+        if self._looks_turned(digits_c, seg.digit_height):
+            t = time.perf_counter()
+            best = self._orientation_score(digits_c)
+            for k in (1, 3, 2):
+                seg_r, dc_r, nd_r = self._recognize(_rotate_ink(ink, k))
+                score = self._orientation_score(dc_r)
+                if score > best + ROTATE_MARGIN:
+                    best, turn = score, k
+                    seg, digits_c, not_digits = seg_r, dc_r, nd_r
+            timings["orientation"] = _ms(t)
+        t = time.perf_counter()
+        result = self._assemble(img, seg, digits_c, not_digits, turn)
+        timings["assemble"] = _ms(t)
+        timings["total"] = sum(timings.values())
+        result.timings_ms = timings
+        return result
+
+    def _looks_turned(self, digits_c: list, ref: float) -> bool:
+        """Worth trying the picture turned: digits wider than tall, "lines" of one or two digits
+        stacked in a column (a number photographed sideways), or the model unsure about most."""
+        if not digits_c:
+            return False
+        aspect = float(np.median([c.box[2] / max(1, c.box[3]) for c in digits_c]))
+        sure = sum(self._score(c.probs[None])[0] >= NOT_SURE for c in digits_c)
+        lines = segmenting.group_lines(list(digits_c), ref)
+        column = len(lines) >= 3 and float(np.median([len(ln) for ln in lines])) <= 2
+        return aspect > 1.0 or column or sure < ROTATE_BELOW * len(digits_c)
+
+    def _orientation_score(self, digits_c: list) -> float:
+        """How plausible a reading is: mean confidence, digits taller than wide."""
+        if not digits_c:
+            return 0.0
+        conf = float(np.mean([self._score(c.probs[None])[0] for c in digits_c]))
+        aspect = float(np.median([c.box[2] / max(1, c.box[3]) for c in digits_c]))
+        return conf - 0.5 * max(0.0, aspect - 0.9)
+
+    def _recognize(self, ink: binarizing.Ink):
+        seg = segmenting.find_candidates(ink.mask, ink.lines)
+        cands = seg.candidates
+        if cands:
+            crops = np.stack([segmenting.make_crop(ink.soft, seg.labels, c) for c in cands])
+            probs = self._classify(crops)
+            for c, crop, p in zip(cands, crops, probs, strict=True):
+                c.crop, c.probs = crop, p
+            cands = segmenting.split_touching(cands, ink.soft, seg.labels, self._classify,
+                                              self._score, NOT_SURE)
+        digits_c, not_digits = [], []
+        for c in cands:
+            (not_digits if c.probs[10] >= c.probs[:10].max() else digits_c).append(c)
+        return seg, digits_c, not_digits
+
+    def _assemble(self, img: loading.LoadedImage, seg: segmenting.Segmentation,
+                  digits_c: list, not_digits: list, turn: int = 0) -> ReadResult:
+        s = img.scale
+        ow, oh = img.original_size
+        shape = img.pixels.shape[:2]
+
+        def box(b) -> Box:
+            x, y, w, h = _unrotate(b, turn, shape)
+            x0, y0 = max(0, round(x * s)), max(0, round(y * s))
+            x1, y1 = min(ow, round((x + w) * s)), min(oh, round((y + h) * s))
+            return [int(x0), int(y0), int(max(1, x1 - x0)), int(max(1, y1 - y0))]
+
+        lines: list[Line] = []
+        for group in segmenting.group_lines(digits_c, seg.digit_height):
+            words, digits = [], []
+            for number in segmenting.split_numbers(group, seg.digit_height):
+                chars = ""
+                for c in number:
+                    conf = float(c.probs[:10].max())
+                    d = int(np.argmax(c.probs[:10])) if conf >= NOT_SURE else None
+                    chars += "?" if d is None else str(d)
+                    digits.append(Digit(d, conf, box(c.box), [float(v) for v in c.probs[:10]],
+                                        c.crop))
+                words.append(chars)
+            ub = group[0].box
+            for c in group[1:]:
+                ub = segmenting._union(ub, c.box)
+            lines.append(Line(" ".join(words), box(ub), digits))
+        rejected = [Rejected(box(b), reason) for b, reason in seg.rejected]
+        rejected += [Rejected(box(c.box), "not a digit", c.crop) for c in not_digits]
+        text = "\n".join(ln.text for ln in lines)
+        return ReadResult(img.name, text, lines, rejected, {}, img.pixels, s)
+
+    def read_many(self, sources: Iterable[loading.Source], workers: int | None = None):
+        """Read several pictures on a thread pool (OpenCV and torch release the GIL). Yields
+        ``(source, ReadResult or MydigitsError)`` in input order."""
+        sources = list(sources)
+        workers = workers or min(2, os.cpu_count() or 1)
+
+        def one(src):
+            try:
+                return src, self.read(src)
+            except MydigitsError as exc:
+                return src, exc
+
+        if workers <= 1 or len(sources) <= 1:
+            yield from map(one, sources)
+            return
+        with ThreadPoolExecutor(workers) as pool:
+            yield from pool.map(one, sources)
+
+
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_saved = 1
+
+
+@contextlib.contextmanager
+def _few_threads(batch: int):
+    """Run small batches on one torch thread: a handful of 28x28 crops gains nothing from more,
+    and waiting for busy cores can cost 50 times the work itself."""
+    global _threads_users, _threads_saved
+    if batch > 256:
+        yield
+        return
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_saved = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _threads_users += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_saved)
+
+
+def _ms(t: float) -> float:
+    return (time.perf_counter() - t) * 1000.0
+
+
+def _rotate_ink(ink: binarizing.Ink, k: int) -> binarizing.Ink:
+    """The ink turned counter-clockwise by ``k`` quarter turns."""
+    return binarizing.Ink(np.ascontiguousarray(np.rot90(ink.soft, k)),
+                          np.ascontiguousarray(np.rot90(ink.mask, k)),
+                          np.ascontiguousarray(np.rot90(ink.lines, k)), ink.inverted, ink.threshold)
+
+
+def _unrotate(b: segmenting.Box, k: int, shape: tuple[int, int]) -> segmenting.Box:
+    """A box found in the picture turned by ``k`` counter-clockwise quarter turns (``np.rot90``),
+    in the upright picture of ``shape`` (h, w)."""
+    h, w = shape
+    x, y, bw, bh = b
+    if k == 1:
+        return (w - (y + bh), x, bh, bw)
+    if k == 2:
+        return (w - (x + bw), h - (y + bh), bw, bh)
+    if k == 3:
+        return (y, h - (x + bw), bh, bw)
+    return b

@@ -1,0 +1,274 @@
+"""The read pipeline's steps on their own (no model needed): loading every kind of input and every
+kind of bad input, finding ink, segmenting and line grouping."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from mydigits import binarizing, loading, segmenting
+from mydigits.errors import MydigitsError
+from mydigits.reading import _unrotate
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _png_bytes(img: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", **kw)
+    return buf.getvalue()
+
+
+def _jpeg_bytes(img: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=90, **kw)
+    return buf.getvalue()
+
+
+def _one_line_error(exc: pytest.ExceptionInfo, name: str) -> None:
+    msg = str(exc.value)
+    assert "\n" not in msg
+    assert msg.startswith(name), msg
+
+
+# -- loading: bad input ----------------------------------------------------------------------
+
+
+def test_not_an_image(tmp_path):
+    p = tmp_path / "notes.png"
+    p.write_text("hello, I am not a picture\n")
+    with pytest.raises(MydigitsError) as exc:
+        loading.load(p)
+    _one_line_error(exc, str(p))
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "empty.jpg"
+    p.write_bytes(b"")
+    with pytest.raises(MydigitsError, match="empty") as exc:
+        loading.load(p)
+    _one_line_error(exc, str(p))
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(MydigitsError, match="not found"):
+        loading.load(tmp_path / "nope.png")
+    with pytest.raises(MydigitsError, match="folder"):
+        loading.load(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["png", "jpeg"])
+def test_truncated(tmp_path, kind):
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 255, (200, 200, 3), dtype=np.uint8))
+    data = _png_bytes(img) if kind == "png" else _jpeg_bytes(img)
+    p = tmp_path / f"cut.{kind}"
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(MydigitsError) as exc:
+        loading.load(p)
+    _one_line_error(exc, str(p))
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def test_decompression_bomb_refused_before_decoding(tmp_path):
+    ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)  # 900 megapixels, gray
+    idat = zlib.compress(b"\x00" * 100)
+    data = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat)
+    data += _png_chunk(b"IEND", b"")
+    p = tmp_path / "bomb.png"
+    p.write_bytes(data)
+    with pytest.raises(MydigitsError, match="too large") as exc:
+        loading.load(p)
+    _one_line_error(exc, str(p))
+
+
+def test_bad_array():
+    with pytest.raises(MydigitsError):
+        loading.load(np.zeros((4, 4, 7), np.uint8))
+    with pytest.raises(MydigitsError):
+        loading.load(np.zeros((0, 5), np.uint8))
+
+
+# -- loading: good input of every kind --------------------------------------------------------
+
+
+def test_exif_orientation_applied(tmp_path):
+    arr = np.full((60, 100, 3), 255, np.uint8)
+    arr[:10, :10] = 0  # dark mark at the stored image's top left
+    img = Image.fromarray(arr)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    p = tmp_path / "rotated.jpg"
+    p.write_bytes(_jpeg_bytes(img, exif=exif.tobytes()))
+    out = loading.load_image(p)
+    assert out.shape[:2] == (100, 60)  # upright: tall
+    assert out[:10, -10:].mean() < 60  # the mark is now at the top right
+    loaded = loading.load(p)
+    assert loaded.original_size == (60, 100)
+
+
+def test_16bit_palette_alpha_gif():
+    ramp = (np.arange(256, dtype=np.uint16)[None, :].repeat(20, 0) * 257).astype(np.uint16)
+    im16 = Image.fromarray(ramp)
+    assert im16.mode.startswith("I;16")
+    out = loading.load_image(_png_bytes(im16))
+    assert out.dtype == np.uint8 and out.shape == (20, 256)
+    assert abs(int(out[0, 200]) - 200) <= 1
+
+    rgb = np.zeros((30, 30, 3), np.uint8)
+    rgb[:, 15:] = (200, 30, 30)
+    pal = Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=4)
+    out = loading.load_image(_png_bytes(pal))
+    assert out.shape == (30, 30, 3) and tuple(out[5, 20]) == pytest.approx((200, 30, 30), abs=3)
+
+    rgba = np.zeros((30, 30, 4), np.uint8)  # fully transparent black...
+    rgba[10:20, 10:20] = (0, 0, 0, 255)  # ...with an opaque black square
+    out = loading.load_image(_png_bytes(Image.fromarray(rgba, "RGBA")))
+    assert out[0, 0].min() == 255 and out[15, 15].max() == 0
+
+    frames = [Image.fromarray(np.full((20, 20), v, np.uint8)) for v in (10, 240)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
+    out = loading.load_image(buf.getvalue())
+    assert out.mean() < 50  # the first frame
+
+
+def test_array_sources():
+    gray = np.full((50, 60), 200, np.uint8)
+    assert loading.load_image(gray).shape == (50, 60)
+    assert loading.load_image(gray.astype(np.float32) / 255).max() == 200
+    rgba = np.zeros((50, 60, 4), np.uint8)
+    assert loading.load_image(rgba).min() == 255  # transparent -> white
+
+
+def test_big_image_downscaled_with_scale():
+    big = np.full((1000, 6000), 255, np.uint8)
+    loaded = loading.load(big)
+    assert max(loaded.pixels.shape) <= loading.WORK_SIDE * 1.1
+    assert loaded.scale == pytest.approx(6000 / loaded.pixels.shape[1])
+    assert loaded.original_size == (6000, 1000)
+
+
+def test_big_jpeg_uses_draft(tmp_path):
+    img = Image.fromarray(np.full((3000, 4000, 3), 230, np.uint8))
+    p = tmp_path / "big.jpg"
+    img.save(p, quality=80)
+    loaded = loading.load(p)
+    assert max(loaded.pixels.shape[:2]) <= loading.WORK_SIDE * 1.1
+    assert loaded.original_size == (4000, 3000)
+    assert loaded.scale == pytest.approx(4000 / loaded.pixels.shape[1], rel=1e-3)
+
+
+# -- binarizing -------------------------------------------------------------------------------
+
+
+def _paper(h=300, w=400, shadow=0.5):
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    light = 1.0 - shadow * (xx / w) ** 2
+    rng = np.random.default_rng(1)
+    img = 235 * light[..., None] + rng.normal(0, 3, (h, w, 1))
+    return np.clip(np.repeat(img, 3, 2), 0, 255).astype(np.uint8)
+
+
+def test_blank_paper_has_no_ink():
+    ink = binarizing.binarize(_paper())
+    assert ink.mask.sum() == 0
+
+
+def test_coloured_and_light_ink():
+    img = _paper()
+    cv2.circle(img, (200, 150), 60, (200, 30, 30), 4)  # red ink
+    ink = binarizing.binarize(img)
+    assert not ink.inverted and ink.mask[150, 140:146].any()
+    dark = np.full((300, 400, 3), 25, np.uint8)
+    cv2.circle(dark, (200, 150), 60, (240, 240, 90), 6)  # yellow on a dark canvas
+    ink = binarizing.binarize(dark)
+    assert ink.inverted and ink.mask[150, 137:143].any() and ink.mask[0, 0] == 0
+
+
+def test_grid_lines_removed_digit_kept():
+    img = _paper(shadow=0.2)
+    for x in range(0, 400, 40):
+        cv2.line(img, (x, 0), (x, 300), (120, 120, 120), 1)
+    for y in range(0, 300, 40):
+        cv2.line(img, (0, y), (400, y), (120, 120, 120), 1)
+    cv2.ellipse(img, (200, 150), (30, 50), 0, 0, 360, (20, 20, 20), 5)  # a "0" over the grid
+    ink = binarizing.binarize(img)
+    seg = segmenting.find_candidates(ink.mask)
+    assert len(seg.candidates) == 1
+    x, y, w, h = seg.candidates[0].box
+    assert abs(x + w / 2 - 200) < 6 and abs(h - 105) < 12
+
+
+def test_long_digit_strokes_are_not_lines():
+    img = np.full((600, 600, 3), 255, np.uint8)
+    cv2.line(img, (300, 60), (310, 540), (0, 0, 0), 8)  # a big "1"
+    ink = binarizing.binarize(img)
+    assert ink.lines.sum() == 0 and ink.mask.sum() > 3000
+
+
+# -- segmenting -------------------------------------------------------------------------------
+
+
+def test_detached_bar_merged():
+    mask = np.zeros((200, 200), np.uint8)
+    cv2.line(mask, (70, 60), (120, 60), 1, 5)  # top bar of a 5, not touching
+    cv2.ellipse(mask, (95, 120), (30, 35), 0, -120, 180, 1, 5)
+    cv2.line(mask, (72, 70), (75, 100), 1, 5)
+    seg = segmenting.find_candidates(mask)
+    assert len(seg.candidates) == 1
+
+
+def test_specks_and_dashes_rejected():
+    mask = np.zeros((200, 400), np.uint8)
+    cv2.ellipse(mask, (100, 100), (25, 40), 0, 0, 360, 1, 4)
+    cv2.ellipse(mask, (200, 100), (25, 40), 0, 0, 360, 1, 4)
+    cv2.circle(mask, (300, 135), 4, 1, -1)  # a full stop
+    cv2.line(mask, (250, 100), (340, 100), 1, 3)  # a dash
+    seg = segmenting.find_candidates(mask)
+    assert len(seg.candidates) == 2
+    assert sorted(r for _, r in seg.rejected) == ["line or dash", "too small"]
+
+
+def _cand(x, y, w=20, h=40):
+    return segmenting.Candidate((x, y, w, h), [0])
+
+
+def test_lines_and_numbers():
+    row1 = [_cand(10 + 30 * i, 10 + i) for i in range(4)] + [_cand(200, 14)]
+    row2 = [_cand(10 + 30 * i, 100 - i) for i in range(3)]
+    lines = segmenting.group_lines(row2 + row1[::-1], 40)
+    assert [len(ln) for ln in lines] == [5, 3]
+    numbers = segmenting.split_numbers(lines[0], 40)
+    assert [len(n) for n in numbers] == [4, 1]
+
+
+def test_tilted_lines():
+    # two lines rising 0.2 pixel per pixel: the second line's left end is above the first's right
+    row1 = [_cand(10 + 25 * i, int(300 - 0.2 * 25 * i)) for i in range(20)]
+    row2 = [_cand(10 + 25 * i, int(360 - 0.2 * 25 * i)) for i in range(20)]
+    lines = segmenting.group_lines(row1 + row2, 40)
+    assert [len(ln) for ln in lines] == [20, 20]
+    assert lines[0][0].box[1] == 300
+
+
+def test_unrotate_boxes():
+    h, w = 100, 200
+    img = np.zeros((h, w), np.uint8)
+    img[10:30, 50:90] = 1
+    box = (50, 10, 40, 20)
+    for k in (1, 2, 3):
+        rot = np.rot90(img, k)
+        ys, xs = np.nonzero(rot)
+        rbox = (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
+        assert _unrotate(rbox, k, (h, w)) == box

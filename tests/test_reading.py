@@ -1,0 +1,255 @@
+"""Reading whole pictures with the real model: the examples, generated scenes whose text is known
+(shadows, grids, coloured ink, rotation, EXIF, huge photos, blank pages), the result API and the
+command line.
+
+The model is the shipped default, or ``MYDIGITS_MODEL`` if set when the tests start (used while
+developing; conftest.py unsets it for each test).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from mydigits import binarizing, segmenting
+from mydigits.errors import MydigitsError
+from mydigits.reading import Reader, ReadResult
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+MODEL = os.environ.get("MYDIGITS_MODEL") or None
+with open(EXAMPLES / "truth.csv", encoding="utf-8") as _f:
+    TRUTH = {r["file"]: r["text"].replace("\\n", "\n") for r in csv.DictReader(_f)}
+
+
+@pytest.fixture(scope="module")
+def reader() -> Reader:
+    return Reader(MODEL)
+
+
+@pytest.fixture(scope="module")
+def glyphs() -> list[np.ndarray]:
+    """Ink (float [0, 1]) of the handwritten 0..9 in the scan example, cut out by the pipeline."""
+    img = np.asarray(Image.open(EXAMPLES / "scan_0123456789.png").convert("L"))
+    ink = binarizing.binarize(img)
+    seg = segmenting.find_candidates(ink.mask)
+    cands = sorted(seg.candidates, key=lambda c: c.box[0])
+    assert len(cands) == 10
+    return [segmenting.crop_ink(ink.soft, seg.labels, c) for c in cands]
+
+
+def compose(glyphs, lines: list[str], height=70, paper=(236, 232, 222), ink=(30, 30, 40),
+            shadow=0.0, grid=None, size=(900, 600), seed=0, grid_tone=0.5) -> np.ndarray:
+    """Write ``lines`` of digits (space: a gap between numbers) on paper; uint8 RGB."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    light = 1.0 - shadow * ((xx / w) * 0.7 + (yy / h) * 0.3) ** 2
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = paper
+    if grid:
+        for x in range(5, w, grid):
+            cv2.line(img, (x, 0), (x, h), tuple(grid_tone * np.array(paper, float)), 1)
+        for y in range(5, h, grid):
+            cv2.line(img, (0, y), (w, y), tuple(grid_tone * np.array(paper, float)), 1)
+    y = 40
+    for text in lines:
+        x = 40
+        for ch in text:
+            if ch == " ":
+                x += int(1.5 * height)
+                continue
+            g = glyphs[int(ch)]
+            f = height / g.shape[0]
+            g = cv2.resize(g, (max(1, round(g.shape[1] * f)), height), interpolation=cv2.INTER_LINEAR)
+            a = np.clip(g, 0, 1)[..., None]
+            region = img[y : y + height, x : x + g.shape[1]]
+            region[:] = region * (1 - a) + np.array(ink, np.float32) * a
+            x += g.shape[1] + height // 4
+        y += int(height * 1.8)
+    img = img * light[..., None] + rng.normal(0, 2.5, (h, w, 1))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+# -- the examples ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(TRUTH))
+def test_examples(reader, name):
+    result = reader.read(EXAMPLES / name)
+    assert result.text == TRUTH[name]
+    assert all(d.digit is not None and d.confidence >= 0.6 for d in result.digits)
+
+
+# -- generated scenes -------------------------------------------------------------------------
+
+
+def test_shadow_grid_blue_ink(reader, glyphs):
+    img = compose(glyphs, ["31415", "2718"], ink=(40, 50, 150), shadow=0.35, grid=28)
+    assert reader.read(img).text == "31415\n2718"
+
+
+def test_deep_shadow(reader, glyphs):
+    img = compose(glyphs, ["5038", "6"], shadow=0.7)
+    assert reader.read(img).text == "5038\n6"
+
+
+def test_red_ink_on_yellow_paper(reader, glyphs):
+    img = compose(glyphs, ["90210"], paper=(245, 235, 160), ink=(190, 30, 30), size=(700, 200))
+    assert reader.read(img).text == "90210"
+
+
+def test_light_on_dark_canvas(reader, glyphs):
+    img = compose(glyphs, ["4", "86"], paper=(20, 20, 24), ink=(250, 250, 250), height=100)
+    assert reader.read(img).text == "4\n86"
+
+
+def test_numbers_separated_by_gaps(reader, glyphs):
+    img = compose(glyphs, ["12 34 5"], size=(1000, 200))
+    result = reader.read(img)
+    assert result.text == "12 34 5"
+    assert len(result.lines) == 1 and len(result.lines[0].digits) == 5
+
+
+def test_slightly_rotated_sheet(reader, glyphs):
+    img = compose(glyphs, ["2468", "1357"], shadow=0.3)
+    m = cv2.getRotationMatrix2D((450, 300), -5, 1.0)
+    img = cv2.warpAffine(img, m, (900, 600), borderMode=cv2.BORDER_REPLICATE)
+    assert reader.read(img).text == "2468\n1357"
+
+
+def test_page_turned_sideways(reader, glyphs):
+    img = compose(glyphs, ["20573"], size=(700, 160), height=80)
+    result = reader.read(np.ascontiguousarray(np.rot90(img, 1)))
+    assert result.text == "20573"
+    # boxes are in the picture as given (tall), left to right in reading order = bottom to top
+    ys = [d.box[1] for d in result.digits]
+    assert ys == sorted(ys, reverse=True)
+
+
+def test_blank_and_noise_give_nothing(reader):
+    assert reader.read(np.full((400, 600, 3), 240, np.uint8)).text == ""
+    rng = np.random.default_rng(3)
+    noisy = np.clip(rng.normal(200, 6, (400, 600)), 0, 255).astype(np.uint8)
+    result = reader.read(noisy)
+    assert result.text == "" and result.digits == []
+    assert reader.read(np.zeros((300, 300), np.uint8)).text == ""  # black canvas
+
+
+def test_boxes_in_original_pixels_for_huge_and_exif_images(reader, glyphs, tmp_path):
+    img = compose(glyphs, ["7091"], size=(600, 160), height=80)
+    small = reader.read(img)
+    big = cv2.resize(img, (6000, 1600), interpolation=cv2.INTER_LINEAR)
+    p = tmp_path / "big.jpg"
+    Image.fromarray(big).save(p, quality=85)
+    result = reader.read(p)
+    assert result.text == "7091"
+    for a, b in zip(small.digits, result.digits, strict=True):
+        assert np.allclose(np.array(b.box), 10 * np.array(a.box), atol=25)
+
+    # stored sideways with an EXIF tag saying "rotate 90 clockwise": boxes are in upright pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored = np.ascontiguousarray(np.rot90(img, 1))  # what the camera stored
+    q = tmp_path / "exif.jpg"
+    Image.fromarray(stored).save(q, quality=92, exif=exif.tobytes())
+    result = reader.read(q)
+    assert result.text == "7091"
+    for a, b in zip(small.digits, result.digits, strict=True):
+        assert np.allclose(np.array(b.box), np.array(a.box), atol=4)
+
+
+def test_touching_digits_split(reader, glyphs):
+    img = compose(glyphs, ["0"], size=(400, 160), height=90)
+    pair = compose(glyphs, ["1"], size=(400, 160), height=90)
+    # put a 4 right against an 8 so their ink touches
+    g4, g8 = glyphs[4], glyphs[8]
+    h = 90
+    a4 = cv2.resize(g4, (round(g4.shape[1] * h / g4.shape[0]), h))
+    a8 = cv2.resize(g8, (round(g8.shape[1] * h / g8.shape[0]), h))
+    canvas = np.zeros((160, 400), np.float32)
+    canvas[30 : 30 + h, 60 : 60 + a4.shape[1]] = a4
+    x8 = 60 + a4.shape[1] - 14
+    canvas[30 : 30 + h, x8 : x8 + a8.shape[1]] = np.maximum(
+        canvas[30 : 30 + h, x8 : x8 + a8.shape[1]], a8)
+    assert cv2.connectedComponents((canvas > 0.3).astype(np.uint8))[0] == 2  # one component
+    img = (235 - canvas[..., None] * 205).repeat(3, 2).astype(np.uint8)
+    del pair
+    assert reader.read(img).text == "48"
+
+
+# -- the result API ---------------------------------------------------------------------------
+
+
+def test_json_and_files(reader, tmp_path):
+    result = reader.read(EXAMPLES / "sheet_lines.jpg")
+    data = result.to_json()
+    assert set(data) == {"file", "text", "lines", "rejected", "timings_ms"}
+    assert set(data["lines"][0]) == {"text", "box", "digits"}
+    assert set(data["lines"][0]["digits"][0]) == {"digit", "confidence", "box", "probabilities"}
+    assert len(data["lines"][0]["digits"][0]["probabilities"]) == 10
+    assert all(isinstance(v, int) for v in data["lines"][0]["box"])
+    assert data["timings_ms"]["total"] > 0
+    json.dumps(data)
+    assert result.digits[0].crop.shape == (28, 28)
+
+    annotated = result.save_annotated(tmp_path)
+    assert annotated.name == "sheet_lines_annotated.png" and Image.open(annotated).size[0] > 100
+    first = result.save_crops(tmp_path / "crops")
+    second = result.save_crops(tmp_path / "crops")
+    names = sorted(p.name for p in first + second)
+    assert len(set(names)) == 2 * len(result.digits)  # nothing overwritten
+    assert first[0].name == f"sheet_lines_0_{result.digits[0].digit}.png"
+    assert all(p.stem[-1] == (str(d.digit) if d.digit is not None else "x")
+               for p, d in zip(second, result.digits, strict=True))
+    assert Image.open(first[0]).size == (28, 28)
+
+
+def test_sources_bytes_and_read_many(reader, tmp_path):
+    data = (EXAMPLES / "canvas_dark.png").read_bytes()
+    assert reader.read(data).text == "385"
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    out = list(reader.read_many([EXAMPLES / "canvas_dark.png", bad, EXAMPLES / "form_boxes.png"]))
+    assert isinstance(out[0][1], ReadResult) and out[0][1].text == "385"
+    assert isinstance(out[1][1], MydigitsError) and str(bad) in str(out[1][1])
+    assert out[2][1].text == "2024"
+
+
+def test_bad_input_is_one_line(reader, tmp_path):
+    p = tmp_path / "broken.jpg"
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((100, 100, 3), np.uint8)).save(buf, format="JPEG")
+    p.write_bytes(buf.getvalue()[:300])
+    with pytest.raises(MydigitsError) as exc:
+        reader.read(p)
+    assert str(exc.value).startswith(str(p)) and "\n" not in str(exc.value)
+
+
+def test_model_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("MYDIGITS_MODEL", str(tmp_path / "missing"))
+    with pytest.raises(MydigitsError, match="missing"):
+        Reader()
+
+
+def test_cli_read(tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"")
+    out = subprocess.run(
+        [sys.executable, "-m", "mydigits", "read", str(EXAMPLES / "canvas_dark.png"), str(bad),
+         "--json", "--annotate", str(tmp_path)] + (["--model", MODEL] if MODEL else []),
+        capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 1, out.stderr
+    assert out.stdout, out.stderr
+    assert json.loads(out.stdout.splitlines()[0])["text"] == "385"
+    assert out.stderr.strip().count("\n") == 0 and "empty" in out.stderr
+    assert (tmp_path / "canvas_dark_annotated.png").is_file()
