@@ -41,3 +41,16 @@ def test_eval_missing_folder(tmp_path: Path) -> None:
 def test_version() -> None:
     proc = run("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("mydigits ")
+
+
+def test_read_a_folder_keeps_going_past_a_bad_file(tmp_path: Path) -> None:
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "form.png").write_bytes((examples / "form_boxes.png").read_bytes())
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (folder / "notes.txt").write_text("not a picture, skipped by suffix")
+    proc = run("read", str(folder), str(examples / "canvas_dark.png"))
+    assert proc.returncode == 1
+    assert_one_line_error(proc, "broken.jpg")
+    assert proc.stdout.splitlines() == [f"{folder / 'sub' / 'form.png'}: 2024", f"{examples / 'canvas_dark.png'}: 385"]

@@ -110,3 +110,17 @@ def test_shipped_default_model_loads_and_is_small() -> None:
     model, meta = modelio.load(path)
     assert meta["mnist_test_accuracy"] >= 0.99
     assert models.n_classes(model) == 11
+
+
+def test_reading_model_has_batch_norm_folded_and_gives_the_same_answers(mnist) -> None:
+    model, meta = modelio.load(modelio.default_model_path())
+    model.eval()
+    clf = modelio.Classifier.load()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d | torch.nn.Dropout) for m in clf.model.modules())
+    digits = mnist.load("test").images[:500].astype(np.float32) / 255.0
+    with torch.inference_mode():
+        logits = model(torch.from_numpy(digits).unsqueeze(1)) / clf.temperature
+    want = torch.softmax(logits, 1).numpy()
+    got = clf.predict_proba(digits)
+    assert np.abs(got - want).max() < 1e-4
+    assert (got[:, :10].argmax(1) == mnist.load("test").labels[:500]).mean() > 0.98

@@ -48,16 +48,27 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+
+
+def _expand_folders(items: list[str]):
+    """A folder stands for the pictures in it (recursively, sorted); files are read as given."""
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            yield from (str(p) for p in sorted(path.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        else:
+            yield item
+
+
 def _read(args: argparse.Namespace) -> int:
     from mydigits.reading import Reader
 
     reader = Reader(args.model)
     failed = 0
-    for item in args.images:
-        try:
-            result = reader.read(item)
-        except MydigitsError as exc:
-            print(f"mydigits: {exc}", file=sys.stderr)
+    for item, result in reader.read_many(_expand_folders(args.images)):
+        if isinstance(result, MydigitsError):
+            print(f"mydigits: {result}", file=sys.stderr)
             failed += 1
             continue
         if args.annotate:
@@ -150,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_eval)
 
     r = sub.add_parser("read", help="read digits and numbers in images")
-    r.add_argument("images", nargs="+")
+    r.add_argument("images", nargs="+", help="image files, or folders of them (read recursively)")
     r.add_argument("--json", action="store_true")
     r.add_argument("--annotate", metavar="DIR")
     r.add_argument("--save-crops", metavar="DIR")

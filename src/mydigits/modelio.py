@@ -22,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from mydigits import atomic, models, paths
 from mydigits.errors import MydigitsError
@@ -108,6 +109,21 @@ def default_model_path() -> Path:
     return paths.shipped_weights_dir() / DEFAULT_NAME
 
 
+def for_inference(model: nn.Module) -> nn.Module:
+    """The same function with each batch norm folded into the convolution before it and dropout
+    gone: a third fewer passes over memory, which is most of the cost of a small CNN on a CPU.
+    Only for reading; a model to be trained further must be loaded with :func:`load`."""
+    if not isinstance(model, nn.Sequential):
+        return model.eval()
+    layers, out = list(model.eval()), []
+    for layer in layers:
+        if isinstance(layer, nn.BatchNorm2d) and out and isinstance(out[-1], nn.Conv2d):
+            out[-1] = fuse_conv_bn_eval(out[-1], layer)
+        elif not isinstance(layer, nn.Dropout):
+            out.append(layer)
+    return nn.Sequential(*out).eval()
+
+
 @dataclass
 class Classifier:
     """A loaded model behind a numpy interface: 28x28 crops in, probabilities out."""
@@ -119,7 +135,7 @@ class Classifier:
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> Classifier:
         model, meta = load(path if path is not None else default_model_path())
-        model = model.to(memory_format=torch.channels_last)
+        model = for_inference(model).to(memory_format=torch.channels_last)
         return cls(model, meta, float(meta.get("temperature", 1.0)))
 
     @property
