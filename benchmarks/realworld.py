@@ -10,7 +10,9 @@ Whitespace is ignored when scoring. Per kind it prints:
 
 Optionally (``--tesseract``) the same for Tesseract in digits-only mode, if it is installed.
 
-    python benchmarks/realworld.py /path/to/realworld [--model M] [--json] [--failures]
+    python benchmarks/realworld.py [/path/to/realworld] [--model M] [--json] [--failures]
+
+The folder defaults to ``../shared/realworld`` beside the project.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from pathlib import Path
 from mydigits.errors import MydigitsError
 from mydigits.reading import Reader
 
-DEFAULT_DATA = "/work/shared/realworld"
+# the project keeps its shared data beside the repository: <root>/main and <root>/shared
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "realworld"
 
 
 def edit_distance(a: str, b: str) -> int:

@@ -57,7 +57,8 @@ def main() -> None:
         t0 = time.perf_counter()
         res = training.train(arch, data=data, progress=False, threads=args.threads)
         wall = time.perf_counter() - t0
-        clf = modelio.Classifier(res.model, res.meta)
+        model = modelio.for_inference(res.model).to(memory_format=torch.channels_last)
+        clf = modelio.Classifier(model, res.meta)
         speed = inference_speed(clf, test.images)
         rows.append({
             "model": arch,

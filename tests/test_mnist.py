@@ -151,3 +151,79 @@ def test_real_mnist_shapes(mnist: MNIST) -> None:
     train, test = mnist.load("train"), mnist.load("test")
     assert train.images.shape == (60000, 28, 28) and test.images.shape == (10000, 28, 28)
     assert set(np.unique(test.labels)) == set(range(10))
+
+
+# --- hostile mirrors ------------------------------------------------------------------------------
+
+
+def serve_raw(handler):
+    """A mirror whose every GET is answered by ``handler(request_handler)``."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            handler(self)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+def _send(h, body: bytes, length: int | None = None) -> None:
+    h.send_response(200)
+    h.send_header("Content-Length", str(len(body) if length is None else length))
+    h.end_headers()
+    h.wfile.write(body)
+
+
+def _endless(h) -> None:
+    h.send_response(200)
+    h.end_headers()  # no length: the body ends when the connection does, which it never does
+    try:
+        while True:
+            h.wfile.write(b"\x1f\x8b" + bytes(1 << 16))
+    except OSError:
+        pass
+
+
+BOMB = gzip.compress(bytes(80 << 20), 9)  # 80 MB of zeros in about 80 KB
+
+
+@pytest.mark.parametrize(
+    ("name", "handler", "words"),
+    [
+        ("not gzip", lambda h: _send(h, b"<html>moved</html>"), "not a valid gzip"),
+        ("truncated gzip", lambda h: _send(h, gzip.compress(TINY["t10k-labels-idx1-ubyte"])[:-6]), "gzip"),
+        ("body shorter than announced", lambda h: _send(h, b"\x1f\x8b\x08", length=100_000), "could not download"),
+        ("gzip bomb", lambda h: _send(h, BOMB), "64 MB"),
+        ("endless body", _endless, "more than 64 MB"),
+        ("server error", lambda h: h.send_error(500), "500"),
+        ("garbage status line", lambda h: h.wfile.write(b"SPAM 99 nonsense\r\n\r\n"), "could not download"),
+        ("redirect loop", lambda h: (h.send_response(302), h.send_header("Location", h.path), h.end_headers()),
+         "redirect"),
+    ],
+)
+def test_hostile_mirror_is_never_cached(tmp_path: Path, name: str, handler, words: str) -> None:
+    """Wrong, endless, bombing or broken answers: one clear line, memory bounded, nothing cached."""
+    server, url = serve_raw(handler)
+    try:
+        with pytest.raises(MydigitsError, match="could not download MNIST") as info:
+            TinyMNIST(tmp_path, mirrors=[url], use_npm=False, progress=False, timeout=5)
+    finally:
+        server.shutdown()
+    assert words in str(info.value) and "\n" not in str(info.value), str(info.value)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()], "nothing may be cached from a bad mirror"
+
+
+def test_bad_cached_file_is_not_trusted(tmp_path: Path, good_server: str) -> None:
+    """A cached file with the right name and size but other bytes is downloaded again."""
+    data = TinyMNIST(tmp_path, mirrors=[good_server], use_npm=False, progress=False)
+    victim = tmp_path / "t10k-labels-idx1-ubyte"
+    raw = bytearray(victim.read_bytes())
+    raw[-1] ^= 0xFF
+    victim.write_bytes(bytes(raw))
+    assert not data.is_cached("t10k-labels-idx1-ubyte")
+    TinyMNIST(tmp_path, mirrors=[good_server], use_npm=False, progress=False)
+    assert data.is_cached("t10k-labels-idx1-ubyte")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mydigits import binarizing, loading, segmenting
+from mydigits import binarizing, loading, normalizing, segmenting
 from mydigits.errors import MydigitsError
 from mydigits.reading import _unrotate
 
@@ -262,6 +262,90 @@ def test_tilted_lines():
     assert lines[0][0].box[1] == 300
 
 
+def test_close_numbers_split_by_the_lines_own_spacing():
+    # "27 28 29 30 31": digits 0.15 heights apart inside a number, 0.7 between numbers (less than
+    # NUMBER_GAP, but clearly a second group of gaps)
+    line, x = [], 10
+    for _ in range(5):
+        for _ in range(2):
+            line.append(_cand(x, 10))
+            x += 20 + 6
+        x += 28 - 6
+    assert [len(n) for n in segmenting.split_numbers(line, 40)] == [2] * 5
+    # one number with uneven spacing stays one number: a single wider gap is no second group
+    uneven = [_cand(10, 10), _cand(36, 10), _cand(62, 10), _cand(106, 10), _cand(132, 10)]
+    assert [len(n) for n in segmenting.split_numbers(uneven, 40)] == [5]
+    # evenly spaced digits: one number
+    even = [_cand(10 + 40 * i, 10) for i in range(8)]
+    assert [len(n) for n in segmenting.split_numbers(even, 40)] == [8]
+
+
+def test_lone_small_mark_is_a_stray():
+    row = [_cand(10 + 30 * i, 100) for i in range(5)]
+    speck = _cand(300, 400, 14, 16)  # a shadow's corner far below the line
+    small_digit = _cand(160, 105, 12, 18)  # small, but written right after the number
+    kept, strays = segmenting.drop_strays(row + [speck, small_digit], 40)
+    assert strays == [speck] and small_digit in kept and len(kept) == 6
+    # a picture of one small digit (nothing to compare with) keeps it
+    assert segmenting.drop_strays([speck], 40) == ([speck], [])
+
+
+def test_filled_shape_rejected():
+    mask = np.zeros((200, 400), np.uint8)
+    cv2.ellipse(mask, (100, 100), (25, 40), 0, 0, 360, 1, 6)  # a "0" drawn with a bold marker
+    cv2.ellipse(mask, (200, 100), (25, 40), 0, 0, 360, 1, 6)
+    cv2.ellipse(mask, (300, 100), (30, 42), 0, 0, 360, 1, -1)  # a solid shape of the same size
+    seg = segmenting.find_candidates(mask)
+    assert len(seg.candidates) == 2
+    assert [r for _, r in seg.rejected] == ["filled shape"]
+
+
+def test_digits_in_a_line_of_letters_are_dropped():
+    line = [_cand(10 + 30 * i, 100) for i in range(5)]  # "hello": h, e rejected by the model
+    digits, others = line[2:], line[:2]
+    kept, dropped = segmenting.text_lines(digits, others, 40)
+    assert kept == [] and dropped == digits
+    # a long number with one doubtful digit keeps the rest
+    number = [_cand(10 + 30 * i, 300) for i in range(6)]
+    kept, dropped = segmenting.text_lines(number[1:] + digits, number[:1] + others, 40)
+    assert kept == number[1:] and dropped == digits
+
+
+def test_slanted_cut_separates_leaning_strokes():
+    ink = np.zeros((90, 70), np.float32)
+    cv2.line(ink, (30, 2), (5, 88), 1.0, 4)  # two strokes leaning right, overlapping in x
+    cv2.line(ink, (64, 2), (39, 88), 1.0, 4)
+    lean = segmenting.slant(ink)
+    assert lean == pytest.approx(-25 / 86, abs=0.05)
+    assert segmenting._cut_columns(ink, 1, 0.0)  # a straight cut exists but cuts both strokes
+    xc = segmenting._cut_columns(ink, 1, lean)[0]
+    left = segmenting._cut_masks(ink.shape, xc, lean)
+    first = np.zeros_like(ink)
+    cv2.line(first, (30, 2), (5, 88), 1.0, 4)
+    assert (ink[left] > 0).sum() == (first > 0).sum() and (ink[~left] > 0).sum() == ((ink > 0) & (first == 0)).sum()
+
+
+# -- normalizing ------------------------------------------------------------------------------
+
+
+def test_thickened_thin_digit_still_fills_the_box():
+    img = np.zeros((34, 24), np.float32)  # a "7" drawn with a 1-pixel pen: it gets thickened
+    cv2.line(img, (2, 2), (18, 2), 1.0, 1)
+    cv2.line(img, (18, 2), (8, 31), 1.0, 1)
+    out = normalizing.to_mnist(img)
+    ys, _ = np.nonzero(out > 0.5)
+    assert ys.max() - ys.min() + 1 >= 19  # the padding added for thickening is not framed in
+
+
+def test_thickening_keeps_a_small_loop_open():
+    nine = np.zeros((130, 40), np.float32)  # a long-tailed 9 with a small head, thin pen
+    cv2.circle(nine, (20, 12), 6, 1.0, 2)
+    cv2.line(nine, (26, 12), (22, 125), 1.0, 2)
+    out = normalizing.to_mnist(nine)
+    assert normalizing._holes((out > 0.5).astype(np.uint8), 1) == 1
+    assert normalizing.stroke_width(out > 0.5) > 1.0  # the tail was still thickened
+
+
 def test_unrotate_boxes():
     h, w = 100, 200
     img = np.zeros((h, w), np.uint8)
@@ -272,3 +356,33 @@ def test_unrotate_boxes():
         ys, xs = np.nonzero(rot)
         rbox = (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
         assert _unrotate(rbox, k, (h, w)) == box
+
+
+# -- the not-a-digit benchmark's generators ---------------------------------------------------
+
+
+def _not_digits_module():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "not_digits.py"
+    spec = importlib.util.spec_from_file_location("not_digits", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_not_digit_pictures_are_reproducible_and_not_the_training_negatives():
+    nd = _not_digits_module()
+    from mydigits import negatives
+
+    for k, make in enumerate(nd.KINDS.values()):
+        a_pic, a_ink = make(np.random.default_rng([1, k]))
+        b_pic, b_ink = make(np.random.default_rng([1, k]))
+        assert a_pic.dtype == np.uint8 and a_pic.ndim == 3 and min(a_pic.shape[:2]) >= 360
+        assert np.array_equal(a_pic, b_pic)
+        if a_ink is not None:
+            assert np.array_equal(a_ink, b_ink) and a_ink.max() > 0.5
+    # letters the training negatives never show are half the benchmark's letters
+    assert len(set(nd.LETTERS) - set(negatives.GLYPHS)) >= len(nd.LETTERS) // 2
+    probs = np.array([[0.0] * 10 + [1.0], [0.9] + [0.0] * 9 + [0.1], [0.4] + [0.0] * 9 + [0.3]])
+    assert nd.rejected_crops(probs).tolist() == [True, False, True]

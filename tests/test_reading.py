@@ -187,6 +187,38 @@ def test_touching_digits_split(reader, glyphs):
     assert reader.read(img).text == "48"
 
 
+def _long_tailed_nine(canvas: np.ndarray, cx: int, top: int, slant: float) -> None:
+    """A 9 as many adults write it: a small head and a long tail leaning with the hand."""
+    rx, ry, tail = 15, 13, 85
+    cv2.ellipse(canvas, (cx, top + ry), (rx, ry), 0, 0, 360, 1.0, 5, cv2.LINE_AA)
+    cv2.line(canvas, (cx + rx, top + ry), (int(cx + rx - slant * tail), top + ry + tail), 1.0, 5, cv2.LINE_AA)
+
+
+@pytest.mark.parametrize("spacing,slant", [(30, 0.3), (34, 0.45)])
+def test_touching_slanted_digits_split_along_the_slant(reader, spacing, slant):
+    # the second 9's head touches the first's; their tails lean so far that the pair's box is
+    # narrower than tall and no straight cut separates them (the model calls the pair no digit)
+    canvas = np.zeros((200, 300), np.float32)
+    _long_tailed_nine(canvas, 100, 40, slant)
+    _long_tailed_nine(canvas, 100 + spacing, 40, slant)
+    assert cv2.connectedComponents((canvas > 0.3).astype(np.uint8))[0] == 2  # one component
+    img = (235 - canvas[..., None] * 205).repeat(3, 2).astype(np.uint8)
+    assert reader.read(img).text == "99"
+
+
+def test_small_lone_marks_are_not_digits(reader, glyphs):
+    # flecks the size of a third of the digits, far from the written number, read like digits
+    img = compose(glyphs, ["2718"], size=(900, 600))
+    for d, (x, y) in [(3, (700, 480)), (1, (100, 500)), (6, (500, 400))]:
+        g = cv2.resize(glyphs[d], (max(1, round(glyphs[d].shape[1] * 28 / glyphs[d].shape[0])), 28))
+        a = np.clip(g, 0, 1)[..., None]
+        region = img[y : y + 28, x : x + g.shape[1]].astype(np.float32)
+        img[y : y + 28, x : x + g.shape[1]] = (region * (1 - a) + np.array((30, 30, 40)) * a).astype(np.uint8)
+    result = reader.read(img)
+    assert result.text == "2718"
+    assert [r.reason for r in result.rejected].count("stray mark") == 3
+
+
 # -- the result API ---------------------------------------------------------------------------
 
 

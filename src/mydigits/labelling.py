@@ -88,7 +88,10 @@ def _from_csv(root: Path, csv_path: Path) -> tuple[list[Labelled], list[Skipped]
         text = csv_path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise MydigitsError(f"{csv_path}: cannot read ({exc})") from None
-    rows = list(csv.reader(text.splitlines()))
+    try:
+        rows = list(csv.reader(text.splitlines()))
+    except csv.Error as exc:  # a field over the csv module's size limit, a stray quote at the end
+        raise MydigitsError(f"{csv_path}: not a valid CSV file ({exc})") from None
     if not rows:
         raise MydigitsError(f"{csv_path}: empty")
     header = [h.strip().lower() for h in rows[0]]
@@ -104,14 +107,20 @@ def _from_csv(root: Path, csv_path: Path) -> tuple[list[Labelled], list[Skipped]
             continue
         name = row[col["file"]].strip()
         path = root / name
-        if not path.resolve().is_relative_to(root_resolved):
+        try:
+            inside = path.resolve().is_relative_to(root_resolved)
+            is_file = path.is_file()
+        except (OSError, ValueError, RuntimeError):  # a NUL byte, a name too long, a symlink loop
+            skipped.append(Skipped(path, f"line {line_no}: not a usable file name"))
+            continue
+        if not inside:
             skipped.append(Skipped(path, f"line {line_no}: file is outside the folder"))
             continue
         label = clean_label(row[col["label"]])
         if label is None:
-            skipped.append(Skipped(path, f"line {line_no}: label {row[col['label']]!r} is not digits"))
+            skipped.append(Skipped(path, f"line {line_no}: label {row[col['label']][:40]!r} is not digits"))
             continue
-        if not path.is_file():
+        if not is_file:
             skipped.append(Skipped(path, f"line {line_no}: file not found"))
             continue
         kind = row[col["kind"]].strip() if "kind" in col and len(row) > col["kind"] else ""

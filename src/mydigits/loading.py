@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import io
 import os
-import struct
+import re
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ from mydigits.errors import MydigitsError
 
 # Refuse images bigger than this (decompression bombs, absurd scans) before decoding them.
 MAX_PIXELS = 100_000_000
+# Refuse files bigger than this without reading them (an uncompressed 100 MP RGB TIFF is 300 MB).
+MAX_FILE_BYTES = 1_000_000_000
 # Long side, in pixels, of the image the pipeline works on. Photos bigger than this are reduced;
 # a digit that is readable by eye on a phone screen stays well above MNIST's 20 pixels.
 WORK_SIDE = 2000
@@ -33,6 +36,10 @@ WORK_SIDE = 2000
 QUICK_SIDE = 1000
 # Tiny crops are enlarged to this long side so morphology sizes stay meaningful.
 MIN_WORK_SIDE = 256
+# Working images with a short side under this, or longer than MAX_ASPECT times it, are refused:
+# a digit so small cannot be read.
+MIN_WORK_SHORT = 8
+MAX_ASPECT = 256
 
 Source = str | os.PathLike[str] | bytes | bytearray | np.ndarray
 
@@ -55,6 +62,12 @@ def source_name(source: Source, name: str | None = None) -> str:
     return "<array>" if isinstance(source, np.ndarray) else "<bytes>"
 
 
+def one_line(label: str) -> str:
+    """``label`` with control characters escaped: a file name may hold a newline, and an error
+    message must stay one line."""
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], label)
+
+
 def load_image(source: Source, name: str | None = None) -> np.ndarray:
     """Full-resolution upright pixels: uint8 (H, W) gray or (H, W, 3) RGB.
 
@@ -64,22 +77,30 @@ def load_image(source: Source, name: str | None = None) -> np.ndarray:
     return load(source, name, work_side=None).pixels
 
 
+def load_gray(source: Source, name: str | None = None) -> np.ndarray:
+    """Full-resolution upright uint8 (H, W) gray pixels, decoded like :func:`load_image` (Pillow, not
+    OpenCV: OpenCV's PNG reader spends seconds on a 75-byte file whose chunk claims a gigabyte)."""
+    pixels = load_image(source, name)
+    return cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY) if pixels.ndim == 3 else pixels
+
+
 def load(source: Source, name: str | None = None, work_side: int | None = WORK_SIDE) -> LoadedImage:
     """Load for processing: like :func:`load_image` but reduced so the long side is about
     ``work_side`` (None: keep full size) and tiny images enlarged, remembering the scale."""
     label = source_name(source, name)
+    where = one_line(label)
     if isinstance(source, np.ndarray):
-        pixels = _from_array(source, label)
+        pixels = _from_array(source, where)
         h, w = pixels.shape[:2]
         return _fit(pixels, (w, h), label, work_side)
-    data = _read_bytes(source, label)
+    data = _read_bytes(source, where)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
             w, h = im.size
             if w * h > MAX_PIXELS:
-                raise MydigitsError(f"{label}: image too large ({w}x{h} pixels, limit "
+                raise MydigitsError(f"{where}: image too large ({w}x{h} pixels, limit "
                                     f"{MAX_PIXELS // 1_000_000} megapixels)")
             orientation = im.getexif().get(0x0112, 1) if hasattr(im, "getexif") else 1
             swapped = orientation in (5, 6, 7, 8)
@@ -96,35 +117,43 @@ def load(source: Source, name: str | None = None, work_side: int | None = WORK_S
     except MydigitsError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise MydigitsError(f"{label}: image too large (decompression bomb?)") from None
+        raise MydigitsError(f"{where}: image too large (decompression bomb?)") from None
     except UnidentifiedImageError:
-        raise MydigitsError(f"{label}: not an image (or a format Pillow cannot read)") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError,
-            TypeError, ZeroDivisionError, struct.error) as exc:
+        raise MydigitsError(f"{where}: not an image (or a format Pillow cannot read)") from None
+    except Exception as exc:  # Pillow's forty format plugins raise what they like (DDS: NotImplementedError,
+        # AVIF: RuntimeError, others OSError, SyntaxError, struct.error...): all mean "cannot decode"
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise MydigitsError(f"{label}: cannot decode image ({msg})") from None
+        raise MydigitsError(f"{where}: cannot decode image ({msg})") from None
     if pixels.size == 0 or min(pixels.shape[:2]) < 1:
-        raise MydigitsError(f"{label}: image has no pixels")
+        raise MydigitsError(f"{where}: image has no pixels")
     return _fit(pixels, (full_w, full_h), label, work_side)
 
 
-def _read_bytes(source: Source, label: str) -> bytes:
+def _read_bytes(source: Source, where: str) -> bytes:
     if isinstance(source, (bytes, bytearray)):
         data = bytes(source)
     else:
         path = Path(source)
         try:
-            if path.is_dir():
-                raise MydigitsError(f"{label}: is a folder, not an image")
+            # stat first: a FIFO or a device (/dev/zero) would block or never end when read, and a
+            # file bigger than any picture we accept is not read into memory at all
+            info = path.stat()
+            if stat.S_ISDIR(info.st_mode):
+                raise MydigitsError(f"{where}: is a folder, not an image")
+            if not stat.S_ISREG(info.st_mode):
+                raise MydigitsError(f"{where}: not a regular file")
+            if info.st_size > MAX_FILE_BYTES:
+                raise MydigitsError(f"{where}: file too large ({info.st_size // 1_000_000} MB, limit "
+                                    f"{MAX_FILE_BYTES // 1_000_000} MB)")
             data = path.read_bytes()
         except FileNotFoundError:
-            raise MydigitsError(f"{label}: file not found") from None
+            raise MydigitsError(f"{where}: file not found") from None
         except PermissionError:
-            raise MydigitsError(f"{label}: permission denied") from None
-        except OSError as exc:
-            raise MydigitsError(f"{label}: cannot read file ({exc.strerror or exc})") from None
+            raise MydigitsError(f"{where}: permission denied") from None
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+            raise MydigitsError(f"{where}: cannot read file ({getattr(exc, 'strerror', None) or exc})") from None
     if not data:
-        raise MydigitsError(f"{label}: empty file")
+        raise MydigitsError(f"{where}: empty file")
     return data
 
 
@@ -154,15 +183,17 @@ def _to_uint8(im: Image.Image) -> np.ndarray:
     return np.asarray(im if im.mode == "RGB" else im.convert("RGB"), dtype=np.uint8)
 
 
-def _from_array(arr: np.ndarray, label: str) -> np.ndarray:
+def _from_array(arr: np.ndarray, where: str) -> np.ndarray:
     a = np.asarray(arr)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or a.size == 0:
-        raise MydigitsError(f"{label}: expected an (H, W), (H, W, 3) or (H, W, 4) image array, "
+        raise MydigitsError(f"{where}: expected an (H, W), (H, W, 3) or (H, W, 4) image array, "
                             f"got shape {a.shape}")
+    if not (a.dtype == np.bool_ or np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise MydigitsError(f"{where}: expected an image array of numbers, got dtype {a.dtype}")
     if a.shape[0] * a.shape[1] > MAX_PIXELS:
-        raise MydigitsError(f"{label}: image too large ({a.shape[1]}x{a.shape[0]} pixels)")
+        raise MydigitsError(f"{where}: image too large ({a.shape[1]}x{a.shape[0]} pixels)")
     if a.dtype == np.bool_:
         a = a.astype(np.uint8) * 255
     elif np.issubdtype(a.dtype, np.floating):
@@ -192,4 +223,9 @@ def _fit(pixels: np.ndarray, size: tuple[int, int], label: str,
         f = MIN_WORK_SIDE / long_side
         pixels = cv2.resize(pixels, (max(1, round(w * f)), max(1, round(h * f))),
                             interpolation=cv2.INTER_CUBIC)
+    short, long_side = sorted(pixels.shape[:2])
+    if work_side and short < max(MIN_WORK_SHORT, long_side / MAX_ASPECT):
+        # a strip like 2x5000 pixels becomes 1x2000 to work on: no digit fits, and the binarizer's
+        # background estimate (shrunk by a whole factor, up to long side / 320) would have no rows
+        raise MydigitsError(f"{one_line(label)}: image is {size[0]}x{size[1]} pixels, too thin to hold a digit")
     return LoadedImage(np.ascontiguousarray(pixels), size[0] / pixels.shape[1], size, label)

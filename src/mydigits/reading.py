@@ -18,6 +18,7 @@ import contextlib
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -259,6 +260,10 @@ class Reader:
         digits_c, not_digits = [], []
         for c in cands:
             (not_digits if c.probs[10] >= c.probs[:10].max() else digits_c).append(c)
+        digits_c, strays = segmenting.drop_strays(digits_c, seg.digit_height)
+        seg.rejected.extend((c.box, "stray mark") for c in strays)
+        digits_c, wordy = segmenting.text_lines(digits_c, not_digits, seg.digit_height)
+        seg.rejected.extend((c.box, "in a line of letters or marks") for c in wordy)
         return seg, digits_c, not_digits
 
     def _assemble(self, img: loading.LoadedImage, seg: segmenting.Segmentation,
@@ -295,9 +300,9 @@ class Reader:
         return ReadResult(img.name, text, lines, rejected, {}, img.pixels, s)
 
     def read_many(self, sources: Iterable[loading.Source], workers: int | None = None):
-        """Read several pictures on a thread pool (OpenCV and torch release the GIL). Yields
-        ``(source, ReadResult or MydigitsError)`` in input order."""
-        sources = list(sources)
+        """Read several pictures on a thread pool (OpenCV and torch release the GIL, so two threads
+        keep two cores busy). Yields ``(source, ReadResult or MydigitsError)`` in input order, with
+        at most a few pictures in flight so that a folder of thousands of photos stays small in memory."""
         workers = workers or min(2, os.cpu_count() or 1)
 
         def one(src):
@@ -306,11 +311,17 @@ class Reader:
             except MydigitsError as exc:
                 return src, exc
 
-        if workers <= 1 or len(sources) <= 1:
+        if workers <= 1:
             yield from map(one, sources)
             return
         with ThreadPoolExecutor(workers) as pool:
-            yield from pool.map(one, sources)
+            pending: deque = deque()
+            for src in sources:
+                pending.append(pool.submit(one, src))
+                if len(pending) > 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
 
 
 _threads_lock = threading.Lock()

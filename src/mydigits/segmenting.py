@@ -7,11 +7,14 @@
 * Pieces of one digit are merged: strokes broken by a light pen, the detached top bar of a 5 (they
   overlap strongly in x and are close vertically), small bits inside a bigger digit's box.
 * Candidates that cannot be a digit are rejected with a reason (too small, a dash or line, a blob far
-  bigger than the digits); the model later rejects more ("not a digit").
+  bigger than the digits, a filled shape); the model later rejects more ("not a digit").
 * Touching digits are split where the model is much more sure about the parts than the whole:
-  cuts are tried at minima of the column projection.
+  cuts are tried at minima of the column projection, straight and along the writing's slant.
+* After the model: a small mark alone far from the digits is a stray, and a line whose members the
+  model mostly calls "not a digit" is a word or a pattern, its digit-like members too.
 * Candidates are chained into text lines left to right (following a tilted line), lines are ordered
-  top to bottom, and a gap wider than ``NUMBER_GAP`` digit heights separates two numbers.
+  top to bottom, and a gap wider than ``NUMBER_GAP`` digit heights, or clearly wider than the line's
+  gaps inside numbers, separates two numbers.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from mydigits.normalizing import to_mnist
+from mydigits.normalizing import stroke_width, to_mnist
 
 # Components smaller than this fraction of the image (or 4 pixels) are specks: dropped silently.
 SPECK_FRACTION = 2e-5
@@ -31,9 +34,24 @@ TOO_SMALL = 0.35  # the bigger side of a digit is at least this
 TOO_BIG = 2.6  # a digit is at most this tall
 MERGE_GAP = 0.3  # vertical gap between two pieces of one digit
 MERGE_HEIGHT = 1.4  # two merged pieces are at most this tall together
+STRAY_SIZE = 0.5  # a mark smaller than this with no digit within STRAY_GAP is not a digit
+STRAY_GAP = 1.5
+# A candidate whose strokes are wider than this fraction of its size is a filled shape (a bag, a
+# shoe, a stone in a texture), not a digit: the boldest marker digits of the dev set stay below 0.27.
+FILLED = 0.33
+# A line of candidates in which at least this fraction are "not a digit" is writing or a pattern
+# (letters, a drawing, a texture): its digit-like members are letters and marks too.
+TEXT_LINE_FRACTION = 0.4
 NUMBER_GAP = 1.0  # a horizontal gap wider than this separates two numbers
-# A candidate at least this wide (times its height) is tried as touching digits.
+MIN_CLOSE_GAP = 0.6  # ...and, in a line whose gaps form two clear groups, the larger group from this
+MIN_GROUP_JUMP = 0.25  # ...when it is at least this much wider than the smaller
+GROUP_RATIO = 4.0  # ...and its gaps are on average this many times wider
+# A candidate at least this wide (times its height) is tried as touching digits; one the model
+# rejects or doubts already from this width (two slanted digits with long tails are narrow).
 SPLIT_ASPECT = 0.8
+SPLIT_ASPECT_UNSURE = 0.55
+# Cuts follow the writing's slant up to this many pixels sideways per pixel down.
+MAX_SLANT = 0.6
 
 Box = tuple[int, int, int, int]  # x, y, w, h
 
@@ -115,6 +133,8 @@ def find_candidates(mask: np.ndarray, lines: np.ndarray | None = None) -> Segmen
             reason = "edge of the page or photo"
         elif w * h > 0.25 * iw * ih and sum(stats[i, cv2.CC_STAT_AREA] for i in c.ids) > 0.5 * w * h:
             reason = "blob"
+        elif _filled(labels, c):
+            reason = "filled shape"
         elif near_lines is not None and min(w, h) < 0.25 * ref:
             own = np.isin(labels[y : y + h, x : x + w], c.ids)
             if near_lines[y : y + h, x : x + w][own].mean() > 0.8:
@@ -127,6 +147,34 @@ def find_candidates(mask: np.ndarray, lines: np.ndarray | None = None) -> Segmen
     if good:
         ref = float(np.median([c.box[3] for c in good]))
     return Segmentation(labels, good, rejected, ref)
+
+
+def _filled(labels: np.ndarray, c: Candidate) -> bool:
+    """True when the candidate's strokes are as wide as a good part of the candidate itself."""
+    x, y, w, h = c.box
+    own = np.isin(labels[y : y + h, x : x + w], c.ids).astype(np.uint8)
+    f = min(1.0, 64 / max(w, h))  # the ratio does not need full resolution
+    if f < 1.0:
+        own = (cv2.resize(own * 255, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+               >= 128).astype(np.uint8)
+    return stroke_width(own) > FILLED * max(own.shape)
+
+
+def text_lines(digits: list[Candidate], others: list[Candidate], ref: float) -> tuple[list[Candidate],
+                                                                                        list[Candidate]]:
+    """(kept, dropped) digits: a line (digits and ``others``, the model's "not a digit" candidates,
+    grouped together) in which the others are at least TEXT_LINE_FRACTION of the members is a word
+    or a pattern, and its digit-like members ("l", "o", a ray of a drawn sun) are not digits. On the
+    dev photos no line of real digits holds more than one such candidate in 27."""
+    if not digits or not others:
+        return digits, []
+    other_ids = {id(c) for c in others}
+    dropped: list[Candidate] = []
+    for line in group_lines(digits + others, ref):
+        k = sum(id(c) in other_ids for c in line)
+        if k and k >= TEXT_LINE_FRACTION * len(line):
+            dropped += [c for c in line if id(c) not in other_ids]
+    return [c for c in digits if not any(c is d for d in dropped)], dropped
 
 
 def _merge_pieces(cands: list[Candidate], ref: float) -> list[Candidate]:
@@ -202,19 +250,46 @@ def _part(c: Candidate, ink: np.ndarray) -> Candidate | None:
     return Candidate(box, c.ids, keep=m[y0:y1, x0:x1] > 0)
 
 
-def _cut_columns(ink: np.ndarray, tries: int = 4) -> list[int]:
-    """Up to ``tries`` cut columns at low points of the column projection, well apart."""
-    w = ink.shape[1]
-    cols = (ink > 0).sum(0).astype(np.float32).reshape(1, -1)
+def slant(ink: np.ndarray) -> float:
+    """How far the strokes lean: x shift per pixel down (negative for the usual right-leaning
+    hand), from the ink's second moments, within [-MAX_SLANT, MAX_SLANT]."""
+    m = cv2.moments((ink > 0).astype(np.uint8), binaryImage=True)
+    if m["mu02"] <= 0:
+        return 0.0
+    return float(np.clip(m["mu11"] / m["mu02"], -MAX_SLANT, MAX_SLANT))
+
+
+def _cut_columns(ink: np.ndarray, tries: int = 4, lean: float = 0.0) -> list[int]:
+    """Up to ``tries`` cuts at low points of the ink's column projection, well apart. With ``lean``
+    the columns are those of the ink sheared upright: a cut ``xc`` is the slanted line
+    ``x = xc + lean * (y - h / 2)`` (see :func:`_cut_masks`)."""
+    h, w = ink.shape
+    mask = (ink > 0).astype(np.float32)
+    pad = int(np.ceil(abs(lean) * h / 2))
+    if lean:
+        shift = np.float32([[1, -lean, lean * h / 2 + pad], [0, 1, 0]])
+        mask = cv2.warpAffine(mask, shift, (w + 2 * pad, h), flags=cv2.INTER_NEAREST)
+    cols = mask.sum(0).astype(np.float32).reshape(1, -1)
     proj = cv2.GaussianBlur(cols, (0, 0), 1.0)[0]
-    lo, hi = int(0.2 * w), int(0.8 * w)
+    on = np.nonzero(proj > 0.05)[0]
+    if len(on) == 0:
+        return []
+    x0, x1 = int(on[0]), int(on[-1]) + 1
+    lo, hi = x0 + int(0.2 * (x1 - x0)), x0 + int(0.8 * (x1 - x0))
     chosen: list[int] = []
     for xcut in np.argsort(proj[lo:hi], kind="stable") + lo:
-        if all(abs(int(xcut) - c) > max(2, w // 12) for c in chosen):
+        if all(abs(int(xcut) - c) > max(2, (x1 - x0) // 12) for c in chosen):
             chosen.append(int(xcut))
         if len(chosen) >= tries:
             break
-    return chosen
+    return [c - pad for c in chosen]
+
+
+def _cut_masks(shape: tuple[int, int], xc: int, lean: float) -> np.ndarray:
+    """True left of the cut ``x = xc + lean * (y - h / 2)``."""
+    h, w = shape
+    ys, xs = np.mgrid[0:h, 0:w]
+    return xs - lean * (ys - h / 2) < xc
 
 
 def split_touching(
@@ -230,6 +305,8 @@ def split_touching(
 
     ``classify`` maps (N, 28, 28) crops to (N, 11) probabilities; ``score`` maps those to a
     per-crop "this is one clear digit" score in [0, 1]. Candidates need ``crop``/``probs`` set.
+    Cuts are straight down and, for slanted writing, along the slant: two leaning digits with long
+    tails (a "99") overlap in x, so no straight cut separates them.
     """
     out: list[Candidate] = []
     todo = [(c, 0) for c in cands]
@@ -237,19 +314,22 @@ def split_touching(
         c, depth = todo.pop()
         x, y, w, h = c.box
         whole = float(score(c.probs[None])[0])
-        if depth >= max_depth or w < SPLIT_ASPECT * h or (whole >= 0.98 and w < 1.1 * h):
+        # a candidate the model rejects or doubts may be two slanted digits in a narrow box
+        min_aspect = SPLIT_ASPECT if whole >= min_score else SPLIT_ASPECT_UNSURE
+        if depth >= max_depth or w < min_aspect * h or (whole >= 0.98 and w < 1.1 * h):
             out.append(c)
             continue
         ink = crop_ink(soft, labels, c)
+        lean = slant(ink)
+        leans = [0.0] + ([lean] if abs(lean) >= 0.1 else [])
         trials: list[tuple[Candidate, Candidate]] = []
-        for xc in _cut_columns(ink, 2):
-            left, right = ink.copy(), ink.copy()
-            left[:, xc:] = 0
-            right[:, :xc] = 0
-            lc, rc = _part(c, left), _part(c, right)
-            if lc is None or rc is None or min(lc.box[2], rc.box[2]) < 0.15 * h:
-                continue
-            trials.append((lc, rc))
+        for k in leans:
+            for xc in _cut_columns(ink, 2, k):
+                left_of = _cut_masks(ink.shape, xc, k)
+                lc, rc = _part(c, np.where(left_of, ink, 0.0)), _part(c, np.where(left_of, 0.0, ink))
+                if lc is None or rc is None or min(lc.box[2], rc.box[2]) < 0.15 * h:
+                    continue
+                trials.append((lc, rc))
         if not trials:
             out.append(c)
             continue
@@ -342,16 +422,63 @@ def group_lines(cands: list[Candidate], ref: float) -> list[list[Candidate]]:
     return lines
 
 
+def drop_strays(cands: list[Candidate], ref: float) -> tuple[list[Candidate], list[Candidate]]:
+    """(kept, strays): a stray is a small mark on its own (far smaller than the digits, none of
+    them near it) in a picture that has lines of several digits: a bit of texture at the photo's
+    edge, the corner of a shadow, a fleck on the paper. Digits are written beside other digits; a
+    lone mark a third of their size is not one of them."""
+    if not any(len(ln) >= 2 for ln in group_lines(list(cands), ref)):
+        return cands, []
+
+    def alone(c: Candidate) -> bool:
+        x, y, w, h = c.box
+        for d in cands:
+            if d is c:
+                continue
+            dx = max(d.box[0] - (x + w), x - (d.box[0] + d.box[2]), 0)
+            dy = max(d.box[1] - (y + h), y - (d.box[1] + d.box[3]), 0)
+            if max(dx, dy) <= STRAY_GAP * ref:
+                return False
+        return True
+
+    strays = [c for c in cands if max(c.box[2:]) < STRAY_SIZE * ref and alone(c)]
+    return [c for c in cands if not any(c is s for s in strays)], strays
+
+
 def split_numbers(line: list[Candidate], ref: float) -> list[list[Candidate]]:
-    """Split one line into numbers at gaps wider than NUMBER_GAP typical digit heights."""
+    """Split one line into numbers at gaps wider than NUMBER_GAP digit heights, or narrower ones
+    where the line's own spacing says so (see :func:`number_gap`)."""
     if not line:
         return []
     h = float(np.median([c.box[3] for c in line])) or ref
+    gaps = [c.box[0] - (prev.box[0] + prev.box[2]) for prev, c in zip(line, line[1:], strict=False)]
+    limit = number_gap(np.asarray(gaps, float) / h) * h
     numbers = [[line[0]]]
-    for prev, c in zip(line, line[1:], strict=False):
-        gap = c.box[0] - (prev.box[0] + prev.box[2])
-        if gap > NUMBER_GAP * h:
+    for c, gap in zip(line[1:], gaps, strict=True):
+        if gap > limit:
             numbers.append([c])
         else:
             numbers[-1].append(c)
     return numbers
+
+
+def number_gap(gaps: np.ndarray) -> float:
+    """The gap (in digit heights) above which two digits of a line belong to different numbers.
+
+    NUMBER_GAP, unless the line's gaps fall into two clearly separate groups, as on a page of
+    numbers written close together ("27 28 29"): the digits of one number are written a similar
+    small distance apart, the numbers a clearly larger one. Each group needs two members and the
+    larger gaps must be on average GROUP_RATIO times the smaller ones, so one wide gap inside a
+    single number is never taken for a separator.
+    """
+    if len(gaps) < 4:
+        return NUMBER_GAP
+    g = np.sort(gaps)
+    jumps = np.diff(g)
+    k = int(np.argmax(jumps[1:-1])) + 1 if len(jumps) > 2 else 0  # both sides keep two members
+    low, high = g[: k + 1], g[k + 1 :]
+    if len(low) < 2 or len(high) < 2:
+        return NUMBER_GAP
+    separate = high[0] - low[-1] >= MIN_GROUP_JUMP and high[0] >= MIN_CLOSE_GAP and \
+        high.mean() >= GROUP_RATIO * max(low.mean(), 0.05)
+    return min(NUMBER_GAP, float(low[-1] + high[0]) / 2) if separate else NUMBER_GAP

@@ -22,6 +22,7 @@ There is no authentication: the server binds to 127.0.0.1 unless told otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import datetime as dt
@@ -50,6 +51,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, ValidationError
+from starlette.requests import ClientDisconnect
 
 from mydigits import __version__, paths, store
 from mydigits.errors import MydigitsError
@@ -58,6 +60,10 @@ log = logging.getLogger("mydigits.serving")
 
 # Refuse request bodies bigger than this (a phone photo is 2-12 MB).
 MAX_BODY_BYTES = 20 * 1024 * 1024
+# 408 when a request body stalls this long, or is still arriving after the total (a 12 MB photo
+# over a poor 1 Mbit/s phone connection takes about 100 s).
+BODY_IDLE_SECONDS = 30.0
+BODY_TOTAL_SECONDS = 300.0
 # Refuse pictures with more pixels than this before decoding them (a 12 MP photo is fine).
 MAX_PIXELS = 40_000_000
 # Pictures read at the same time; more requests wait their turn (two cores do not read faster
@@ -269,11 +275,16 @@ def _fail(status: int, detail: str) -> HTTPException:
 
 
 class _BodyLimit:
-    """ASGI middleware: 413 for bodies over ``max_bytes`` (by Content-Length, or while streaming)."""
+    """ASGI middleware: 413 for bodies over ``max_bytes`` (by Content-Length, or while streaming),
+    408 for bodies that stall for ``idle_seconds`` or take longer than ``total_seconds`` (uvicorn
+    itself waits for a body forever, so a client that stops sending would hold its slot)."""
 
-    def __init__(self, app: Any, max_bytes: int = MAX_BODY_BYTES):
+    def __init__(self, app: Any, max_bytes: int = MAX_BODY_BYTES,
+                 idle_seconds: float = BODY_IDLE_SECONDS, total_seconds: float = BODY_TOTAL_SECONDS):
         self.app = app
         self.max_bytes = max_bytes
+        self.idle_seconds = idle_seconds
+        self.total_seconds = total_seconds
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -292,14 +303,25 @@ class _BodyLimit:
                     return
         seen = 0
         started = False
+        body_done = False
+        deadline = asyncio.get_running_loop().time() + self.total_seconds
+        close = {"Connection": "close"}  # the rest of the body is not read: end the connection
 
         async def limited_receive() -> dict:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, body_done
+            if body_done:  # waiting for a disconnect after the body is not limited
+                return await receive()
+            wait = min(self.idle_seconds, deadline - asyncio.get_running_loop().time())
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(wait, 0.001))
+            except TimeoutError:
+                raise HTTPException(408, f"request body too slow (nothing for {self.idle_seconds:g} s, "
+                                         f"or over {self.total_seconds:g} s in all)", close) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if seen > self.max_bytes:
-                    raise HTTPException(413, too_large)
+                    raise HTTPException(413, too_large, close)
             return message
 
         async def tracking_send(message: dict) -> None:
@@ -377,7 +399,10 @@ async def _image_and_fields(request: Request, model: type[ImageJSON]) -> tuple[b
             await form.close()
         return data, name, fields
     if ctype in ("application/json", ""):
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # nobody will read the answer; just do not log a traceback
+            raise _fail(400, "request body incomplete (the client went away)") from None
         if not body:
             raise _fail(400, 'empty body: send multipart field "file" or JSON {"image": ...}')
         try:
@@ -722,7 +747,8 @@ def create_app(model: str | os.PathLike[str] | None = None, teach_settings: Any 
         "model your handwriting.",
     )
     app.state.service = service
-    app.add_middleware(_BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(_BodyLimit, max_bytes=MAX_BODY_BYTES, idle_seconds=BODY_IDLE_SECONDS,
+                       total_seconds=BODY_TOTAL_SECONDS)
 
     @app.exception_handler(MydigitsError)
     async def _mydigits_error(_request: Request, exc: MydigitsError) -> JSONResponse:
@@ -845,6 +871,14 @@ def create_app(model: str | os.PathLike[str] | None = None, teach_settings: Any 
     return app
 
 
+def server_config(app: Any, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> Any:
+    """The uvicorn settings ``serve`` runs with (the hostile-client tests run exactly these)."""
+    import uvicorn
+
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, limit_concurrency=256,
+                          timeout_keep_alive=10)
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, model: str | None = None) -> None:
     """Run the app with uvicorn until interrupted."""
     import uvicorn
@@ -855,6 +889,5 @@ def serve(host: str = "127.0.0.1", port: int = 8000, model: str | None = None) -
     app = create_app(model)
     print(f"mydigits {__version__}: http://{host}:{port}/  (API docs: /docs)", flush=True)
     started = time.perf_counter()
-    uvicorn.run(app, host=host, port=port, log_level="info", limit_concurrency=256,
-                timeout_keep_alive=10)
+    uvicorn.Server(server_config(app, host, port)).run()
     log.info("served for %.0f s", time.perf_counter() - started)

@@ -34,7 +34,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mydigits import atomic, modelio, paths
+from mydigits import atomic, loading, modelio, paths
 from mydigits.errors import MydigitsError
 
 DEFAULT = "default"
@@ -106,14 +106,14 @@ def names() -> list[str]:
             continue
         if ok:
             found.append(p.name)
-    return sorted(found, key=lambda n: (_meta(n).get("date", ""), n))
+    return sorted(found, key=lambda n: (str(_meta(n).get("date", "")), n))
 
 
 def _meta(name: str) -> dict[str, Any]:
     _, mpath = modelio.weights_and_meta(model_path(name))
     try:
         meta = json.loads(mpath.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return meta if isinstance(meta, dict) else {}
 
@@ -130,7 +130,10 @@ def active() -> str:
     f = root() / ACTIVE_FILE
     if not f.is_file():
         return DEFAULT
-    name = f.read_text(encoding="utf-8").strip()
+    try:  # ACTIVE is a plain file a user or a crash may have mangled
+        name = f.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return DEFAULT
     try:
         return name if name != DEFAULT and exists(name) else DEFAULT
     except MydigitsError:
@@ -222,27 +225,36 @@ def load_samples(name: str) -> list[StoredSample]:
     table = folder / "labels.csv"
     if not table.is_file():
         return []
+    try:
+        rows = list(csv.DictReader(table.read_text(encoding="utf-8").splitlines()))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise MydigitsError(f"{table}: cannot read the samples of model {name!r} ({exc})") from None
     out = []
-    for row in csv.DictReader(table.read_text(encoding="utf-8").splitlines()):
-        fname = row.get("file", "")
+    for row in rows:  # rows a user or a crash has mangled are skipped; a missing cell is None
+        fname = row.get("file") or ""
         if not re.fullmatch(r"[0-9]{6}\.png", fname):
             continue
-        img = cv2.imread(str(folder / fname), cv2.IMREAD_GRAYSCALE)
-        if img is None or img.shape != (28, 28):
-            continue
         try:
-            label = int(row["label"])
-        except (KeyError, ValueError):
+            label, part = int(row.get("label") or ""), int(row.get("part") or 0)
+        except ValueError:
+            continue
+        if not 0 <= label <= 9:
+            continue
+        try:  # the project's own loader: a mangled crop is skipped quickly, not decoded for seconds
+            img = loading.load_gray(folder / fname)
+        except MydigitsError:
+            continue
+        if img.shape != (28, 28):
             continue
         out.append(
             StoredSample(
                 img.astype(np.float32) / 255.0,
                 label,
-                row.get("source", ""),
-                row.get("sha256", ""),
-                int(row.get("part") or 0),
-                row.get("origin", name),
-                row.get("role", "train"),
+                row.get("source") or "",
+                row.get("sha256") or "",
+                part,
+                row.get("origin") or name,
+                row.get("role") or "train",
             )
         )
     return out
@@ -308,7 +320,8 @@ def remove(name: str) -> str:
     if folder.is_symlink() or not folder.is_dir():
         raise MydigitsError(f"no model named {name!r} (see `mydigits models list`)")
     if active() == name:
-        base = str(_meta(name).get("teach", {}).get("base", DEFAULT))
+        teach = _meta(name).get("teach")
+        base = str(teach.get("base", DEFAULT)) if isinstance(teach, dict) else DEFAULT
         fallback = DEFAULT
         try:
             if base != name and base != DEFAULT and exists(base):
@@ -332,15 +345,19 @@ def describe() -> list[dict[str, Any]]:
     for n in names():
         m = _meta(n)
         t = m.get("teach", {}) if isinstance(m.get("teach"), dict) else {}
+
+        def count(v: Any) -> int | None:  # metadata is a file a user may have edited
+            return v if isinstance(v, int) and not isinstance(v, bool) else None
+
         rows.append(
             {
                 "name": n,
                 "active": act == n,
-                "base": t.get("base", ""),
-                "date": m.get("date", ""),
-                "samples": t.get("samples_new"),
-                "samples_total": t.get("samples_total"),
-                "report": t.get("report", {}),
+                "base": str(t.get("base", "")),
+                "date": str(m.get("date", "")),
+                "samples": count(t.get("samples_new")),
+                "samples_total": count(t.get("samples_total")),
+                "report": t["report"] if isinstance(t.get("report"), dict) else {},
             }
         )
     return rows
@@ -358,8 +375,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         mine = rep.get("validation") or rep.get("taught") or {}
         mn = rep.get("mnist") or {}
 
-        def pct(d: dict[str, Any], key: str) -> str:
-            v = d.get(key)
+        def pct(d: Any, key: str) -> str:
+            v = d.get(key) if isinstance(d, dict) else None
             return f"{v:.1%}" if isinstance(v, (int, float)) else "?"
 
         base = str(r.get("base", ""))

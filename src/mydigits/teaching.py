@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
+import io
 import math
 import sys
 import time
@@ -32,13 +33,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mydigits import labelling, modelio, models, store
+from mydigits import labelling, loading, modelio, models, store
 from mydigits.augment import Augment, augment_batch
 from mydigits.errors import MydigitsError
 
@@ -138,21 +138,42 @@ def find_inputs(inputs: Inputs) -> tuple[list[labelling.Labelled], list[Rejected
 
 def load_crop(path: Path) -> np.ndarray:
     """A ``--preprocessed`` sample: a 28x28 MNIST-style crop (white on black), as it is."""
-    data = np.frombuffer(path.read_bytes(), np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if len(data) else None
-    if img is None:
-        raise MydigitsError("not a readable image")
+    data = path.read_bytes()
+    size = _header_size(data)
+    if size is not None and size != (28, 28):  # refused before OpenCV decodes a bomb
+        raise MydigitsError(
+            f"not a 28x28 crop ({size[0]}x{size[1]}); leave out --preprocessed for photos"
+        )
+    try:
+        img = loading.load_gray(data)
+    except MydigitsError:
+        raise MydigitsError("not a readable image") from None
     if img.shape != (28, 28):
         raise MydigitsError(
             f"not a 28x28 crop ({img.shape[1]}x{img.shape[0]}); leave out --preprocessed for photos"
         )
-    crop = img.astype(np.float32) / (65535.0 if img.dtype == np.uint16 else 255.0)
+    crop = img.astype(np.float32) / 255.0
     if crop.max() <= 0.05:
         raise MydigitsError("blank crop (no ink)")
     border = np.concatenate([crop[0], crop[-1], crop[:, 0], crop[:, -1]])
     if border.mean() > 0.5:
         raise MydigitsError("looks dark on light; --preprocessed crops are white digits on black")
     return crop
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the picture's header without decoding it; None if Pillow cannot tell."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as im:
+                return im.size
+    except Image.DecompressionBombError:
+        raise MydigitsError("not a 28x28 crop (a picture of hundreds of megapixels)") from None
+    except Exception:  # not a header Pillow knows: load_gray below gives the error
+        return None
 
 
 def collect(
