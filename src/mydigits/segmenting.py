@@ -178,18 +178,29 @@ def text_lines(digits: list[Candidate], others: list[Candidate], ref: float) -> 
 
 
 def _merge_pieces(cands: list[Candidate], ref: float) -> list[Candidate]:
-    """Join pieces of one digit: x-overlapping and vertically close, or inside another's box."""
+    """Join pieces of one digit: x-overlapping and vertically close, or inside another's box.
+
+    Bigger pieces take smaller ones first; passes repeat until nothing changes. Only pairs whose
+    union could still be one digit are looked at, so a texture of thousands of specks stays fast."""
     changed = True
     while changed:
         changed = False
         cands.sort(key=lambda c: -c.box[2] * c.box[3])
-        for i in range(len(cands)):
-            a = cands[i]
+        boxes = np.array([c.box for c in cands], dtype=np.int64).reshape(-1, 4)
+        x0, y0 = boxes[:, 0], boxes[:, 1]
+        x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
+        alive = np.ones(len(cands), bool)
+        for i, a in enumerate(cands):
+            if not alive[i]:
+                continue
             ax, ay, aw, ah = a.box
-            for j in range(i + 1, len(cands)):
-                b = cands[j]
-                bx, by, bw, bh = b.box
-                u = _union(a.box, b.box)
+            # a union too big now stays too big when ``a`` grows: this filter holds for the pass
+            near = np.nonzero(alive & (np.arange(len(cands)) > i)
+                              & (np.maximum(x1, ax + aw) - np.minimum(x0, ax) <= 1.2 * ref)
+                              & (np.maximum(y1, ay + ah) - np.minimum(y0, ay) <= MERGE_HEIGHT * ref))[0]
+            for j in near:
+                bx, by, bw, bh = cands[j].box
+                u = _union(a.box, cands[j].box)
                 if u[3] > MERGE_HEIGHT * ref or u[2] > 1.2 * ref:
                     continue
                 xo = _overlap(ax, ax + aw, bx, bx + bw)
@@ -197,13 +208,11 @@ def _merge_pieces(cands: list[Candidate], ref: float) -> list[Candidate]:
                 inside = xo * _overlap(ay, ay + ah, by, by + bh) >= 0.6 * bw * bh
                 stacked = xo >= 0.5 * min(aw, bw) and gap <= MERGE_GAP * ref
                 if inside or stacked:
-                    a.box, a.ids = u, a.ids + b.ids
+                    a.box, a.ids = u, a.ids + cands[j].ids
                     ax, ay, aw, ah = a.box
-                    del cands[j]
+                    alive[j] = False
                     changed = True
-                    break
-            if changed:
-                break
+        cands = [c for c, keep in zip(cands, alive, strict=True) if keep]
     return cands
 
 
