@@ -8,7 +8,7 @@ Targets (each the project's own code, called as the CLI, the web app and teachin
 
 * ``image``: ``loading.load`` / ``load_image`` on bytes (PNG, JPEG, TIFF, GIF, BMP, WebP, PNM, ICO,
   TGA, PCX, SGI, JPEG 2000, AVIF... and hand-made 0x0, 1xN, 65535-side and bomb headers);
-* ``crop``: ``teaching.load_crop``, the OpenCV path that ``teach --preprocessed`` and the web app's
+* ``crop``: ``teaching.load_crop``, the path that ``teach --preprocessed`` and the web app's
   samples take;
 * ``idx``: ``mnist.read_idx``;
 * ``labels``: ``labelling.find_labelled`` and ``teaching.find_inputs``/``collect`` on a folder whose
