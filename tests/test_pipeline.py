@@ -326,6 +326,21 @@ def test_digits_in_a_line_of_letters_are_dropped():
     assert kept == number[1:] and dropped == digits
 
 
+def test_digits_in_a_pattern_are_dropped():
+    # a brick wall or foliage: marks all over, most of them "not a digit", a few that look like 1s
+    marks = [(40 + 50 * i, 40 + 60 * j, 20, 40) for i in range(8) for j in range(6)]
+    ones = [_cand(65 + 100 * i, 70, 20, 40) for i in range(3)]
+    kept, dropped = segmenting.in_clutter(ones, marks, 40)
+    assert kept == [] and dropped == ones
+    # a number written on clean paper beside that pattern is kept, and a page with a few doubtful
+    # marks keeps its digits
+    number = [_cand(900 + 30 * i, 100) for i in range(4)]
+    kept, dropped = segmenting.in_clutter(number + ones, marks, 40)
+    assert kept == number and dropped == ones
+    kept, dropped = segmenting.in_clutter(number, [(1000, 100, 20, 40), (1030, 100, 20, 40)], 40)
+    assert kept == number
+
+
 def test_slanted_cut_separates_leaning_strokes():
     ink = np.zeros((90, 70), np.float32)
     cv2.line(ink, (30, 2), (5, 88), 1.0, 4)  # two strokes leaning right, overlapping in x

@@ -264,6 +264,9 @@ class Reader:
         seg.rejected.extend((c.box, "stray mark") for c in strays)
         digits_c, wordy = segmenting.text_lines(digits_c, not_digits, seg.digit_height)
         seg.rejected.extend((c.box, "in a line of letters or marks") for c in wordy)
+        clutter = [c.box for c in not_digits] + [b for b, why in seg.rejected if why == "filled shape"]
+        digits_c, cluttered = segmenting.in_clutter(digits_c, clutter, seg.digit_height)
+        seg.rejected.extend((c.box, "in a pattern of marks") for c in cluttered)
         return seg, digits_c, not_digits
 
     def _assemble(self, img: loading.LoadedImage, seg: segmenting.Segmentation,

@@ -11,7 +11,8 @@
 * Touching digits are split where the model is much more sure about the parts than the whole:
   cuts are tried at minima of the column projection, straight and along the writing's slant.
 * After the model: a small mark alone far from the digits is a stray, and a line whose members the
-  model mostly calls "not a digit" is a word or a pattern, its digit-like members too.
+  model mostly calls "not a digit" is a word or a pattern, its digit-like members too; so is a
+  digit surrounded by such marks (bricks, foliage, fabric).
 * Candidates are chained into text lines left to right (following a tilted line), lines are ordered
   top to bottom, and a gap wider than ``NUMBER_GAP`` digit heights, or clearly wider than the line's
   gaps inside numbers, separates two numbers.
@@ -42,6 +43,11 @@ FILLED = 0.33
 # A line of candidates in which at least this fraction are "not a digit" is writing or a pattern
 # (letters, a drawing, a texture): its digit-like members are letters and marks too.
 TEXT_LINE_FRACTION = 0.4
+# A digit with at least CLUTTER_MIN marks within CLUTTER_RADIUS digit heights, CLUTTER_FRACTION of
+# them not digits, is part of a pattern (see in_clutter).
+CLUTTER_RADIUS = 2.0
+CLUTTER_MIN = 3
+CLUTTER_FRACTION = 0.6
 NUMBER_GAP = 1.0  # a horizontal gap wider than this separates two numbers
 MIN_CLOSE_GAP = 0.6  # ...and, in a line whose gaps form two clear groups, the larger group from this
 MIN_GROUP_JUMP = 0.25  # ...when it is at least this much wider than the smaller
@@ -175,6 +181,26 @@ def text_lines(digits: list[Candidate], others: list[Candidate], ref: float) -> 
         if k and k >= TEXT_LINE_FRACTION * len(line):
             dropped += [c for c in line if id(c) not in other_ids]
     return [c for c in digits if not any(c is d for d in dropped)], dropped
+
+
+def in_clutter(digits: list[Candidate], others: list[Box], ref: float) -> tuple[list[Candidate],
+                                                                               list[Candidate]]:
+    """(kept, dropped) digits: a digit whose neighbourhood (centres within CLUTTER_RADIUS digit
+    heights) holds at least CLUTTER_MIN marks, most of them ``others`` (what the model calls "not a
+    digit", filled shapes), stands in a pattern: bricks, foliage, fabric, a drawing. It is the
+    two-dimensional twin of :func:`text_lines`: digits are written beside digits or on clean paper."""
+    if not digits or len(others) < CLUTTER_MIN:
+        return digits, []
+    boxes = np.array([c.box for c in digits] + list(others), float)
+    cx, cy = boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2
+    is_other = np.arange(len(boxes)) >= len(digits)
+    kept, dropped = [], []
+    for i, c in enumerate(digits):
+        near = np.hypot(cx - cx[i], cy - cy[i]) <= CLUTTER_RADIUS * ref
+        near[i] = False
+        n = int(near.sum())
+        (dropped if n >= CLUTTER_MIN and is_other[near].sum() >= CLUTTER_FRACTION * n else kept).append(c)
+    return kept, dropped
 
 
 def _merge_pieces(cands: list[Candidate], ref: float) -> list[Candidate]:
