@@ -326,6 +326,19 @@ def test_digits_in_a_line_of_letters_are_dropped():
     assert kept == number[1:] and dropped == digits
 
 
+def test_a_word_is_not_saved_by_the_splitter():
+    # "kMH": k rejected, M rejected whole but cut into "1" and "4", H read as 4
+    k, m1, m4, h = (_cand(10 + 30 * i, 100) for i in range(4))
+    kept, dropped = segmenting.text_lines([m1, m4, h], [k], 40, doubtful=[m1, m4])
+    assert kept == [] and dropped == [m1, m4, h]
+    # "2024" written as two touching pairs, each rejected whole and cut in two: nothing else is
+    # in the line, so the number stays (a doubtful speck elsewhere does not change that)
+    pairs = [_cand(10 + 30 * i, 300) for i in range(4)]
+    speck = _cand(10, 500)
+    kept, dropped = segmenting.text_lines(pairs, [speck], 40, doubtful=pairs)
+    assert kept == pairs and dropped == []
+
+
 def test_digits_in_a_pattern_are_dropped():
     # a brick wall or foliage: marks all over, most of them "not a digit", a few that look like 1s
     marks = [(40 + 50 * i, 40 + 60 * j, 20, 40) for i in range(8) for j in range(6)]

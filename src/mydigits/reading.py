@@ -250,11 +250,13 @@ class Reader:
     def _recognize(self, ink: binarizing.Ink):
         seg = segmenting.find_candidates(ink.mask, ink.lines)
         cands = seg.candidates
+        rejected_whole: set[tuple[int, ...]] = set()  # split parts keep their whole's ids
         if cands:
             crops = np.stack([segmenting.make_crop(ink.soft, seg.labels, c) for c in cands])
             probs = self._classify(crops)
             for c, crop, p in zip(cands, crops, probs, strict=True):
                 c.crop, c.probs = crop, p
+            rejected_whole = {tuple(c.ids) for c in cands if c.probs[10] >= c.probs[:10].max()}
             cands = segmenting.split_touching(cands, ink.soft, seg.labels, self._classify,
                                               self._score, NOT_SURE)
         digits_c, not_digits = [], []
@@ -262,7 +264,8 @@ class Reader:
             (not_digits if c.probs[10] >= c.probs[:10].max() else digits_c).append(c)
         digits_c, strays = segmenting.drop_strays(digits_c, seg.digit_height)
         seg.rejected.extend((c.box, "stray mark") for c in strays)
-        digits_c, wordy = segmenting.text_lines(digits_c, not_digits, seg.digit_height)
+        doubtful = [c for c in digits_c if c.keep is not None and tuple(c.ids) in rejected_whole]
+        digits_c, wordy = segmenting.text_lines(digits_c, not_digits, seg.digit_height, doubtful)
         seg.rejected.extend((c.box, "in a line of letters or marks") for c in wordy)
         clutter = [c.box for c in not_digits] + [b for b, why in seg.rejected if why == "filled shape"]
         digits_c, cluttered = segmenting.in_clutter(digits_c, clutter, seg.digit_height)

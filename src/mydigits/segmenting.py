@@ -166,19 +166,25 @@ def _filled(labels: np.ndarray, c: Candidate) -> bool:
     return stroke_width(own) > FILLED * max(own.shape)
 
 
-def text_lines(digits: list[Candidate], others: list[Candidate], ref: float) -> tuple[list[Candidate],
-                                                                                        list[Candidate]]:
+def text_lines(digits: list[Candidate], others: list[Candidate], ref: float,
+               doubtful: list[Candidate] = ()) -> tuple[list[Candidate], list[Candidate]]:
     """(kept, dropped) digits: a line (digits and ``others``, the model's "not a digit" candidates,
     grouped together) in which the others are at least TEXT_LINE_FRACTION of the members is a word
     or a pattern, and its digit-like members ("l", "o", a ray of a drawn sun) are not digits. On the
-    dev photos no line of real digits holds more than one such candidate in 27."""
+    dev photos no line of real digits holds more than one such candidate in 27.
+
+    ``doubtful`` digits (parts cut from a candidate the model rejected whole: an "M" cut into "1"
+    and "4") count as others in a line that holds at least one real other, so that a word is not
+    saved by the splitter; a number of touching digits, which the model also rejects whole, has no
+    other beside it and stays."""
     if not digits or not others:
         return digits, []
     other_ids = {id(c) for c in others}
+    doubtful_ids = {id(c) for c in doubtful}
     dropped: list[Candidate] = []
     for line in group_lines(digits + others, ref):
         k = sum(id(c) in other_ids for c in line)
-        if k and k >= TEXT_LINE_FRACTION * len(line):
+        if k and k + sum(id(c) in doubtful_ids for c in line) >= TEXT_LINE_FRACTION * len(line):
             dropped += [c for c in line if id(c) not in other_ids]
     return [c for c in digits if not any(c is d for d in dropped)], dropped
 
