@@ -20,7 +20,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -167,7 +167,7 @@ def _filled(labels: np.ndarray, c: Candidate) -> bool:
 
 
 def text_lines(digits: list[Candidate], others: list[Candidate], ref: float,
-               doubtful: list[Candidate] = ()) -> tuple[list[Candidate], list[Candidate]]:
+               doubtful: Sequence[Candidate] = ()) -> tuple[list[Candidate], list[Candidate]]:
     """(kept, dropped) digits: a line (digits and ``others``, the model's "not a digit" candidates,
     grouped together) in which the others are at least TEXT_LINE_FRACTION of the members is a word
     or a pattern, and its digit-like members ("l", "o", a ray of a drawn sun) are not digits. On the
