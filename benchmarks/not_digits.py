@@ -556,6 +556,8 @@ def main(argv: list[str] | None = None) -> int:
                 crops.append(to_mnist(ink))
         report["pictures"][kind] = {"n": args.n, "rejected": round(got / max(1, args.n), 4),
                                     "seconds": round(time.perf_counter() - tk, 1), "read_as_digits": wrong[:10]}
+        print(f"{kind}: {got} of {args.n} pictures rejected ({time.perf_counter() - tk:.0f} s)", file=sys.stderr,
+              flush=True)
         if crops:
             probs = reader.classifier.predict_proba(np.stack(crops))
             rej = rejected_crops(probs)
