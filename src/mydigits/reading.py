@@ -256,18 +256,18 @@ class Reader:
             probs = self._classify(crops)
             for c, crop, p in zip(cands, crops, probs, strict=True):
                 c.crop, c.probs = crop, p
-            rejected_whole = {tuple(c.ids) for c in cands if c.probs[10] >= c.probs[:10].max()}
+            rejected_whole = {tuple(c.ids) for c in cands if _not_a_digit(c.probs)}
             cands = segmenting.split_touching(cands, ink.soft, seg.labels, self._classify,
                                               self._score, NOT_SURE)
         digits_c, not_digits = [], []
         for c in cands:
-            (not_digits if c.probs[10] >= c.probs[:10].max() else digits_c).append(c)
+            (not_digits if _not_a_digit(c.probs) else digits_c).append(c)
         digits_c, strays = segmenting.drop_strays(digits_c, seg.digit_height)
         seg.rejected.extend((c.box, "stray mark") for c in strays)
         doubtful = [c for c in digits_c if c.keep is not None and tuple(c.ids) in rejected_whole]
         digits_c, wordy = segmenting.text_lines(digits_c, not_digits, seg.digit_height, doubtful)
         seg.rejected.extend((c.box, "in a line of letters or marks") for c in wordy)
-        clutter = [c.box for c in not_digits] + [b for b, why in seg.rejected if why == "filled shape"]
+        clutter = [c.box for c in not_digits] + [b for b, why in seg.rejected if why == segmenting.FILLED_SHAPE]
         digits_c, cluttered = segmenting.in_clutter(digits_c, clutter, seg.digit_height)
         seg.rejected.extend((c.box, "in a pattern of marks") for c in cluttered)
         return seg, digits_c, not_digits
@@ -328,6 +328,11 @@ class Reader:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
+
+
+def _not_a_digit(probs: np.ndarray) -> bool:
+    """The 11th class, "not a digit", wins."""
+    return bool(probs[10] >= probs[:10].max())
 
 
 _threads_lock = threading.Lock()

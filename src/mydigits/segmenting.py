@@ -40,6 +40,7 @@ STRAY_GAP = 1.5
 # A candidate whose strokes are wider than this fraction of its size is a filled shape (a bag, a
 # shoe, a stone in a texture), not a digit: the boldest marker digits of the dev set stay below 0.27.
 FILLED = 0.33
+FILLED_SHAPE = "filled shape"  # its rejection reason: such shapes also count as clutter (reading)
 # A line of candidates in which at least this fraction are "not a digit" is writing or a pattern
 # (letters, a drawing, a texture): its digit-like members are letters and marks too.
 TEXT_LINE_FRACTION = 0.4
@@ -140,7 +141,7 @@ def find_candidates(mask: np.ndarray, lines: np.ndarray | None = None) -> Segmen
         elif w * h > 0.25 * iw * ih and sum(stats[i, cv2.CC_STAT_AREA] for i in c.ids) > 0.5 * w * h:
             reason = "blob"
         elif _filled(labels, c):
-            reason = "filled shape"
+            reason = FILLED_SHAPE
         elif near_lines is not None and min(w, h) < 0.25 * ref:
             own = np.isin(labels[y : y + h, x : x + w], c.ids)
             if near_lines[y : y + h, x : x + w][own].mean() > 0.8:
@@ -186,7 +187,8 @@ def text_lines(digits: list[Candidate], others: list[Candidate], ref: float,
         k = sum(id(c) in other_ids for c in line)
         if k and k + sum(id(c) in doubtful_ids for c in line) >= TEXT_LINE_FRACTION * len(line):
             dropped += [c for c in line if id(c) not in other_ids]
-    return [c for c in digits if not any(c is d for d in dropped)], dropped
+    gone = {id(c) for c in dropped}
+    return [c for c in digits if id(c) not in gone], dropped
 
 
 def in_clutter(digits: list[Candidate], others: list[Box], ref: float) -> tuple[list[Candidate],
@@ -222,12 +224,13 @@ def _merge_pieces(cands: list[Candidate], ref: float) -> list[Candidate]:
         x0, y0 = boxes[:, 0], boxes[:, 1]
         x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
         alive = np.ones(len(cands), bool)
+        index = np.arange(len(cands))
         for i, a in enumerate(cands):
             if not alive[i]:
                 continue
             ax, ay, aw, ah = a.box
             # a union too big now stays too big when ``a`` grows: this filter holds for the pass
-            near = np.nonzero(alive & (np.arange(len(cands)) > i)
+            near = np.nonzero(alive & (index > i)
                               & (np.maximum(x1, ax + aw) - np.minimum(x0, ax) <= 1.2 * ref)
                               & (np.maximum(y1, ay + ah) - np.minimum(y0, ay) <= MERGE_HEIGHT * ref))[0]
             for j in near:
@@ -483,7 +486,8 @@ def drop_strays(cands: list[Candidate], ref: float) -> tuple[list[Candidate], li
         return True
 
     strays = [c for c in cands if max(c.box[2:]) < STRAY_SIZE * ref and alone(c)]
-    return [c for c in cands if not any(c is s for s in strays)], strays
+    gone = {id(c) for c in strays}
+    return [c for c in cands if id(c) not in gone], strays
 
 
 def split_numbers(line: list[Candidate], ref: float) -> list[list[Candidate]]:

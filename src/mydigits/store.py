@@ -336,6 +336,11 @@ def remove(name: str) -> str:
     return active()
 
 
+def _count(v: Any) -> int | None:
+    """A sample count from metadata, a file a user may have edited: an int, or None."""
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
 def describe() -> list[dict[str, Any]]:
     """One row per model for ``models list``: the shipped default first, then the versions."""
     act = active()
@@ -346,17 +351,14 @@ def describe() -> list[dict[str, Any]]:
         m = _meta(n)
         t = m.get("teach", {}) if isinstance(m.get("teach"), dict) else {}
 
-        def count(v: Any) -> int | None:  # metadata is a file a user may have edited
-            return v if isinstance(v, int) and not isinstance(v, bool) else None
-
         rows.append(
             {
                 "name": n,
                 "active": act == n,
                 "base": str(t.get("base", "")),
                 "date": str(m.get("date", "")),
-                "samples": count(t.get("samples_new")),
-                "samples_total": count(t.get("samples_total")),
+                "samples": _count(t.get("samples_new")),
+                "samples_total": _count(t.get("samples_total")),
                 "report": t["report"] if isinstance(t.get("report"), dict) else {},
             }
         )
