@@ -354,6 +354,34 @@ def test_digits_in_a_pattern_are_dropped():
     assert kept == number
 
 
+def _stroke_crop(lean_deg: float) -> np.ndarray:
+    crop = np.zeros((28, 28), np.float32)
+    dx = 9 * np.tan(np.radians(lean_deg))
+    cv2.line(crop, (round(14 - dx), 5), (round(14 + dx), 23), 1.0, 2, cv2.LINE_AA)
+    return crop
+
+
+@pytest.mark.parametrize("lean_deg", [-40, -20, 0, 25, 40])
+def test_lean_of_a_stroke(lean_deg):
+    assert segmenting.lean(_stroke_crop(lean_deg)) == pytest.approx(lean_deg, abs=4)
+
+
+def test_ones_leaning_every_way_are_strokes_of_a_drawing():
+    def one(x, y, lean_deg):
+        c = _cand(x, y)
+        c.crop = _stroke_crop(lean_deg)
+        return c
+
+    # a roof /\ beside an upright post: all three go; a number written with one slant stays
+    roof = [one(100, 100, -35), one(130, 100, 35), one(160, 100, 0)]
+    number = [one(600 + 30 * i, 100, a) for i, a in enumerate((10, 25, 18, 30))]
+    kept, dropped = segmenting.opposed_strokes(roof + number, 40)
+    assert kept == number and dropped == roof
+    # strokes leaning both ways but far apart (two numbers in two hands) do not meet
+    far = [one(100, 100, -30), one(400, 100, 30)]
+    assert segmenting.opposed_strokes(far, 40) == (far, [])
+
+
 def test_slanted_cut_separates_leaning_strokes():
     ink = np.zeros((90, 70), np.float32)
     cv2.line(ink, (30, 2), (5, 88), 1.0, 4)  # two strokes leaning right, overlapping in x

@@ -219,6 +219,30 @@ def test_small_lone_marks_are_not_digits(reader, glyphs):
     assert [r.reason for r in result.rejected].count("stray mark") == 3
 
 
+def test_strokes_of_a_drawing_are_not_ones(reader):
+    # roofs /\ and the rays of a sun are straight strokes the model reads as 1s; a hand leans one
+    # way, a drawing's strokes every way
+    img = np.full((500, 700), 235, np.uint8)
+    for x0 in (100, 300, 500):
+        cv2.line(img, (x0, 300), (x0 + 50, 200), 40, 5, cv2.LINE_AA)
+        cv2.line(img, (x0 + 70, 200), (x0 + 120, 300), 40, 5, cv2.LINE_AA)
+    result = reader.read(img)
+    assert result.text == ""
+    assert [r.reason for r in result.rejected].count("strokes leaning every way") == 6
+    sun = np.full((500, 700), 235, np.uint8)
+    cv2.circle(sun, (350, 250), 45, 40, 5, cv2.LINE_AA)
+    for t in np.linspace(0, 2 * np.pi, 8, endpoint=False):
+        p0 = (round(350 + 65 * np.cos(t)), round(250 + 65 * np.sin(t)))
+        p1 = (round(350 + 115 * np.cos(t)), round(250 + 115 * np.sin(t)))
+        cv2.line(sun, p0, p1, 40, 5, cv2.LINE_AA)
+    assert "1" not in reader.read(sun).text  # its disc may well be a 0
+    # 1s written with one slant stay 1s
+    ones = np.full((500, 700), 235, np.uint8)
+    for i in range(3):
+        cv2.line(ones, (190 + 120 * i, 150), (150 + 120 * i, 300), 40, 6, cv2.LINE_AA)
+    assert reader.read(ones).text == "111"
+
+
 # -- the result API ---------------------------------------------------------------------------
 
 

@@ -270,6 +270,11 @@ class Reader:
         clutter = [c.box for c in not_digits] + [b for b, why in seg.rejected if why == segmenting.FILLED_SHAPE]
         digits_c, cluttered = segmenting.in_clutter(digits_c, clutter, seg.digit_height)
         seg.rejected.extend((c.box, "in a pattern of marks") for c in cluttered)
+        ones = [c for c in digits_c if int(np.argmax(c.probs[:10])) == 1]
+        _, opposed = segmenting.opposed_strokes(ones, seg.digit_height)
+        gone = {id(c) for c in opposed}
+        digits_c = [c for c in digits_c if id(c) not in gone]
+        seg.rejected.extend((c.box, "strokes leaning every way") for c in opposed)
         return seg, digits_c, not_digits
 
     def _assemble(self, img: loading.LoadedImage, seg: segmenting.Segmentation,

@@ -49,6 +49,13 @@ TEXT_LINE_FRACTION = 0.4
 CLUTTER_RADIUS = 2.0
 CLUTTER_MIN = 3
 CLUTTER_FRACTION = 0.6
+# A hand leans one way: 1s within OPPOSED_RADIUS digit heights of each other, among them two that
+# lean opposite ways by at least OPPOSED_LEAN degrees each, are strokes of a drawing or a letter (the
+# two sides of a roof, the rays of a sun, the arms of a "V"), not digits. A writer's slant holds
+# across a page; the radius only keeps apart numbers written by two hands on one form. The 1s of the
+# dev set's one writer with many of them spread 23 degrees, all leaning the same way.
+OPPOSED_RADIUS = 5.0
+OPPOSED_LEAN = 20.0
 NUMBER_GAP = 1.0  # a horizontal gap wider than this separates two numbers
 MIN_CLOSE_GAP = 0.6  # ...and, in a line whose gaps form two clear groups, the larger group from this
 MIN_GROUP_JUMP = 0.25  # ...when it is at least this much wider than the smaller
@@ -209,6 +216,33 @@ def in_clutter(digits: list[Candidate], others: list[Box], ref: float) -> tuple[
         n = int(near.sum())
         (dropped if n >= CLUTTER_MIN and is_other[near].sum() >= CLUTTER_FRACTION * n else kept).append(c)
     return kept, dropped
+
+
+def lean(crop: np.ndarray) -> float:
+    """Degrees the ink leans from upright (positive: its foot to the right of its head), from the
+    second moments of a 28x28 crop. Meaningful for stroke-like digits such as 1s."""
+    m = cv2.moments(np.asarray(crop, np.float32))
+    if m["mu02"] <= 0:
+        return 0.0
+    return float(np.degrees(np.arctan(m["mu11"] / m["mu02"])))
+
+
+def opposed_strokes(ones: list[Candidate], ref: float) -> tuple[list[Candidate], list[Candidate]]:
+    """(kept, dropped) among candidates read as 1: those whose neighbourhood (centres within
+    OPPOSED_RADIUS digit heights, itself included) holds 1s leaning both ways by at least
+    OPPOSED_LEAN degrees. Each needs its ``crop``. Writing has one slant; the strokes of a drawing
+    point every way, and an upright ray of a sun goes with the slanted ones around it."""
+    if len(ones) < 2:
+        return ones, []
+    leans = np.array([lean(c.crop) for c in ones])
+    cx, cy = np.array([c.cx for c in ones]), np.array([c.cy for c in ones])
+    dropped = set()
+    for i in range(len(ones)):
+        near = np.hypot(cx - cx[i], cy - cy[i]) <= OPPOSED_RADIUS * ref
+        if (near & (leans >= OPPOSED_LEAN)).any() and (near & (leans <= -OPPOSED_LEAN)).any():
+            dropped.add(i)
+    return ([c for i, c in enumerate(ones) if i not in dropped],
+            [c for i, c in enumerate(ones) if i in dropped])
 
 
 def _merge_pieces(cands: list[Candidate], ref: float) -> list[Candidate]:
