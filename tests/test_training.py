@@ -45,3 +45,29 @@ def test_temperature_fit_softens_overconfidence() -> None:
     logits = torch.randn(500, 10, generator=gen) * 8  # confident and mostly wrong
     logits[torch.arange(500), labels] += 4
     assert training.fit_temperature(logits, labels) > 1.5
+
+
+def test_training_continues_from_a_saved_model(mnist: MNIST, tmp_path) -> None:
+    from mydigits import modelio
+
+    first = training.train("cnn2", epochs=1, data=mnist, limit=600, progress=False, threads=2)
+    path = tmp_path / "first"
+    modelio.save(first.model, path, first.meta)
+    # one more epoch from the saved weights: it starts where the first run ended, not from chance
+    more = training.train("cnn2", epochs=1, data=mnist, limit=600, progress=False, threads=2, init=path,
+                          lr=2e-4)
+    assert more.history[-1]["test_accuracy"] >= first.history[-1]["test_accuracy"] - 0.05
+    assert more.meta["init"]["weights_sha256"] == modelio.load(path)[1]["weights_sha256"]
+    assert more.meta["recipe"]["lr"] == 2e-4 and first.meta["init"] is None
+
+
+def test_training_refuses_a_model_of_another_architecture(mnist: MNIST, tmp_path) -> None:
+    import pytest
+
+    from mydigits import modelio
+    from mydigits.errors import MydigitsError
+
+    small = training.train("mlp", epochs=1, data=mnist, limit=300, progress=False)
+    modelio.save(small.model, tmp_path / "mlp", small.meta)
+    with pytest.raises(MydigitsError, match="'mlp' model cannot start a 'cnn2' run"):
+        training.train("cnn2", epochs=1, data=mnist, limit=300, progress=False, init=tmp_path / "mlp")

@@ -21,7 +21,8 @@ def _train(args: argparse.Namespace) -> int:
     from mydigits.mnist import MNIST
 
     data = MNIST(args.data_dir, progress=not args.quiet)
-    result = training.train(args.arch, args.epochs, data, args.threads, args.seed, progress=not args.quiet)
+    result = training.train(args.arch, args.epochs, data, args.threads, args.seed, progress=not args.quiet,
+                            init=args.init, lr=args.lr)
     out = Path(args.out) if args.out else paths.home() / "trained" / args.arch
     path = modelio.save(result.model, out, result.meta)
     acc = result.meta["mnist_test_accuracy"]
@@ -145,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, default=None, help="default: the architecture's recipe")
     t.add_argument("--out", help="model path without extension (default: MYDIGITS_HOME/trained/ARCH)")
     t.add_argument("--threads", type=int, default=None)
+    t.add_argument("--init", metavar="MODEL", default=None,
+                   help="start from this model's weights (same architecture) instead of random ones")
+    t.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--data-dir", default=None, help="MNIST cache folder")
     t.add_argument("--quiet", action="store_true")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -21,8 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from mydigits import models
+from mydigits import modelio, models
 from mydigits.augment import Augment, augment_batch
+from mydigits.errors import MydigitsError
 from mydigits.mnist import MNIST, RESOURCES, Split
 from mydigits.negatives import make_negatives
 
@@ -124,18 +126,26 @@ def train(
     progress: bool = True,
     recipe: Recipe | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    init: str | os.PathLike[str] | None = None,
+    lr: float | None = None,
 ) -> Result:
     """Train ``arch`` on MNIST with its recipe.
 
     Args:
         limit: use only the first ``limit`` training samples (quick tests).
         on_epoch: called with each epoch's figures (for progress reports).
+        init: a saved model of the same architecture to start from instead of random weights:
+            a trained model learns what a changed recipe adds (new "not a digit" kinds) in a few
+            epochs, and keeps what it read right, where a run from scratch is a new draw.
+        lr: the peak learning rate instead of the recipe's (lower when continuing from ``init``).
     """
     if threads:
         torch.set_num_threads(threads)
     recipe = recipe or RECIPES.get(arch, RECIPES["cnn2"])
     if epochs is not None:
         recipe = replace(recipe, epochs=epochs)
+    if lr is not None:
+        recipe = replace(recipe, lr=lr)
     data = data or MNIST(progress=progress)
     train_split, test_split = data.load("train"), data.load("test")
     if limit:
@@ -144,7 +154,15 @@ def train(
 
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = models.build(arch).to(memory_format=torch.channels_last)
+    parent = None
+    if init is not None:
+        model, parent = modelio.load(init)
+        if parent["arch"] != arch:
+            raise MydigitsError(f"{init}: a {parent['arch']!r} model cannot start a {arch!r} run")
+        model.train()
+    else:
+        model = models.build(arch)
+    model = model.to(memory_format=torch.channels_last)
     n_classes = models.n_classes(model)
 
     x = to_tensor(train_split.images)
@@ -238,6 +256,8 @@ def train(
         "train_seconds": round(time.perf_counter() - start, 1),
         "recipe": {k: (asdict(v) if isinstance(v, Augment) else v) for k, v in asdict(recipe).items()},
         "data_sha256": dict(RESOURCES),
+        "init": None if parent is None else {k: parent.get(k) for k in (
+            "command", "date", "weights_sha256", "mnist_test_accuracy", "negatives", "train_seconds")},
         "torch": torch.__version__,
     }
     return Result(model, meta, history)
