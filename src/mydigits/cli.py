@@ -18,10 +18,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _train(args: argparse.Namespace) -> int:
     from mydigits import modelio, paths, training
-    from mydigits.mnist import MNIST
 
-    data = MNIST(args.data_dir, progress=not args.quiet)
-    result = training.train(args.arch, args.epochs, data, args.threads, args.seed, progress=not args.quiet,
+    result = training.train(args.arch, args.epochs, args.data_dir, args.threads, args.seed, progress=not args.quiet,
                             init=args.init, lr=args.lr)
     out = Path(args.out) if args.out else paths.home() / "trained" / args.arch
     path = modelio.save(result.model, out, result.meta)

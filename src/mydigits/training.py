@@ -119,7 +119,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
 def train(
     arch: str = "net",
     epochs: int | None = None,
-    data: MNIST | None = None,
+    data: MNIST | str | os.PathLike[str] | None = None,
     threads: int | None = None,
     seed: int = 0,
     limit: int | None = None,
@@ -132,6 +132,7 @@ def train(
     """Train ``arch`` on MNIST with its recipe.
 
     Args:
+        data: MNIST, or its cache folder (None: the default one), loaded after ``init`` is checked.
         limit: use only the first ``limit`` training samples (quick tests).
         on_epoch: called with each epoch's figures (for progress reports).
         init: a saved model of the same architecture to start from instead of random weights:
@@ -146,7 +147,15 @@ def train(
         recipe = replace(recipe, epochs=epochs)
     if lr is not None:
         recipe = replace(recipe, lr=lr)
-    data = data or MNIST(progress=progress)
+    # a bad --init fails before MNIST is loaded (or downloaded)
+    parent = None
+    if init is not None:
+        model, parent = modelio.load(init)
+        if parent["arch"] != arch:
+            raise MydigitsError(f"{init}: a {parent['arch']!r} model cannot start a {arch!r} run")
+        model.train()
+    if not isinstance(data, MNIST):
+        data = MNIST(data, progress=progress)
     train_split, test_split = data.load("train"), data.load("test")
     if limit:
         train_split = Split(train_split.images[:limit], train_split.labels[:limit])
@@ -154,14 +163,8 @@ def train(
 
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    parent = None
-    if init is not None:
-        model, parent = modelio.load(init)
-        if parent["arch"] != arch:
-            raise MydigitsError(f"{init}: a {parent['arch']!r} model cannot start a {arch!r} run")
-        model.train()
-    else:
-        model = models.build(arch)
+    if init is None:
+        model = models.build(arch)  # after the seed: the same command gives the same weights
     model = model.to(memory_format=torch.channels_last)
     n_classes = models.n_classes(model)
 
