@@ -354,6 +354,21 @@ def test_digits_in_a_pattern_are_dropped():
     assert kept == number
 
 
+def test_ones_beside_marks_that_are_not_digits_are_strokes():
+    def read_as(x, digit):
+        c = _cand(x, 100)
+        c.probs = np.eye(11, dtype=np.float32)[digit]
+        return c
+
+    ones = [read_as(100, 1), read_as(130, 1)]
+    # beside a mark the reader rejected (a drawing's body, a word), strokes read as 1 go
+    assert segmenting.lone_ones(ones, marks=1) == ([], ones)
+    # on clean paper they are 1s, and beside any other digit the whole reading stays
+    assert segmenting.lone_ones(ones, marks=0) == (ones, [])
+    number = ones + [read_as(160, 7)]
+    assert segmenting.lone_ones(number, marks=3) == (number, [])
+
+
 def _stroke_crop(lean_deg: float) -> np.ndarray:
     crop = np.zeros((28, 28), np.float32)
     dx = 9 * np.tan(np.radians(lean_deg))
@@ -455,5 +470,7 @@ def test_not_digit_pictures_are_reproducible_and_not_the_training_negatives():
             assert np.array_equal(a_ink, b_ink) and a_ink.max() > 0.5
     # letters the training negatives never show are half the benchmark's letters
     assert len(set(nd.LETTERS) - set(negatives.GLYPHS)) >= len(nd.LETTERS) // 2
+    # the letters negatives (``mydigits train --letters``) are drawn in other fonts than these
+    assert not set(nd.SCRIPT_FONTS) & set(negatives.LETTER_FONTS)
     probs = np.array([[0.0] * 10 + [1.0], [0.9] + [0.0] * 9 + [0.1], [0.4] + [0.0] * 9 + [0.3]])
     assert nd.rejected_crops(probs).tolist() == [True, False, True]

@@ -243,6 +243,31 @@ def test_strokes_of_a_drawing_are_not_ones(reader):
     assert reader.read(ones).text == "111"
 
 
+def test_a_lone_stroke_beside_a_drawing_is_not_a_one(reader, glyphs):
+    # a balloon on its string, drawn apart: a filled disc (rejected as a filled shape) and a straight
+    # stroke below it
+    def balloon(img: np.ndarray, x: int) -> None:
+        cv2.ellipse(img, (x, 140), (45, 55), 0, 0, 360, 40, -1, cv2.LINE_AA)
+        cv2.line(img, (x, 225), (x - 5, 380), 40, 6, cv2.LINE_AA)
+
+    img = np.full((500, 700), 235, np.uint8)
+    balloon(img, 350)
+    result = reader.read(img)
+    assert result.text == ""
+    reasons = [r.reason for r in result.rejected]
+    assert reasons.count(segmenting.ONES_AMONG_MARKS) == 1 and segmenting.FILLED_SHAPE in reasons
+    # the same stroke alone on the paper is a 1
+    alone = np.full((500, 700), 235, np.uint8)
+    cv2.line(alone, (350, 225), (345, 380), 40, 6, cv2.LINE_AA)
+    assert reader.read(alone).text == "1"
+    # beside a written number the rule stands aside: the number is read, and the string with it
+    number = cv2.cvtColor(compose(glyphs, ["71"], height=120, size=(700, 500)), cv2.COLOR_RGB2GRAY)
+    balloon(number, 600)
+    result = reader.read(number)
+    assert result.text == "71\n1"
+    assert segmenting.ONES_AMONG_MARKS not in [r.reason for r in result.rejected]
+
+
 # -- the result API ---------------------------------------------------------------------------
 
 

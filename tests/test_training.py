@@ -71,3 +71,32 @@ def test_training_refuses_a_model_of_another_architecture(mnist: MNIST, tmp_path
     modelio.save(small.model, tmp_path / "mlp", small.meta)
     with pytest.raises(MydigitsError, match="'mlp' model cannot start a 'cnn2' run"):
         training.train("cnn2", epochs=1, data=mnist, limit=300, progress=False, init=tmp_path / "mlp")
+
+
+def test_distillation_keeps_the_parents_answers_while_letters_are_learned(mnist: MNIST, tmp_path) -> None:
+    import pytest
+
+    from mydigits import modelio, paths
+    from mydigits.errors import MydigitsError
+    from mydigits.negatives import make_letters
+
+    shipped = paths.shipped_weights_dir() / modelio.DEFAULT_NAME
+    with pytest.raises(MydigitsError, match="needs a model to start from"):
+        training.train("net", epochs=1, data=mnist, limit=300, progress=False, distill=1.0)
+    parent = modelio.load(shipped)[0]
+    test = mnist.load("test")
+    x = test.images[:1000]
+    before = training.predict(parent, x)[:, :10].argmax(1)
+    letters = training.to_tensor(make_letters(300, seed=5))
+    # a continued run at a high learning rate on 800 digits and 100 letters: distillation holds
+    # the digits where the parent had them, and the letters are "not a digit"
+    runs = {}
+    for w in (0.0, 2.0):
+        r = training.train("net", epochs=2, data=mnist, limit=800, progress=False, threads=2,
+                           init=shipped, lr=3e-3, letters=800, distill=w)
+        runs[w] = r
+        assert r.meta["recipe"]["distill"] == w and r.meta["negatives"] == 200
+    agree = {w: float((training.predict(r.model, x)[:, :10].argmax(1) == before).float().mean())
+             for w, r in runs.items()}
+    assert agree[2.0] > agree[0.0] and agree[2.0] > 0.97
+    assert float((training.predict(runs[2.0].model, letters).argmax(1) == 10).float().mean()) > 0.9

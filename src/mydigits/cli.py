@@ -20,7 +20,7 @@ def _train(args: argparse.Namespace) -> int:
     from mydigits import modelio, paths, training
 
     result = training.train(args.arch, args.epochs, args.data_dir, args.threads, args.seed, progress=not args.quiet,
-                            init=args.init, lr=args.lr)
+                            init=args.init, lr=args.lr, letters=args.letters, distill=args.distill)
     out = Path(args.out) if args.out else paths.home() / "trained" / args.arch
     path = modelio.save(result.model, out, result.meta)
     acc = result.meta["mnist_test_accuracy"]
@@ -147,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init", metavar="MODEL", default=None,
                    help="start from this model's weights (same architecture) instead of random ones")
     t.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
+    t.add_argument("--letters", type=int, default=None, metavar="N",
+                   help="add N generated letters and word fragments as 'not a digit' (default: the recipe's)")
+    t.add_argument("--distill", type=float, default=None, metavar="W",
+                   help="with --init: keep the starting model's outputs on the digits, with weight W")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--data-dir", default=None, help="MNIST cache folder")
     t.add_argument("--quiet", action="store_true")

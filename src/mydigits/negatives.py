@@ -43,6 +43,51 @@ def make_negatives(n: int, seed: int = 0, digits: np.ndarray | None = None) -> n
     return out
 
 
+# Letters a reader meets around numbers (units, labels, names, words) with no digit look-alike in
+# print or in most hands: no O o D Q, I l i j J, Z z, S s, b G, T t, B, g q, A y. Drawn with OpenCV's
+# stroke fonts (never its script fonts, which the not-a-digit benchmark uses), jittered per letter.
+LETTERS = "CEFHKMNPRUVWXacdefhkmnpruvwx"
+LETTER_FONTS = _FONTS[:4] + _FONTS[5:]
+
+
+def make_letters(n: int, seed: int = 0) -> np.ndarray:
+    """Make ``n`` normalized crops of one to three handwritten-like letters, float32 (n, 28, 28).
+
+    A photo's letters reach the classifier one by one when they stand apart and as a word fragment
+    when they touch, so both are drawn: letters touching or overlapping a little, each with its own
+    size, slant and baseline, the whole warped a little as a hand would.
+    """
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, 28, 28), np.float32)
+    for i in range(n):
+        out[i] = to_mnist(_letters(rng))
+    return out
+
+
+def _letters(rng: np.random.Generator) -> np.ndarray:
+    count = int(rng.choice([1, 1, 2, 3]))
+    font = LETTER_FONTS[rng.integers(len(LETTER_FONTS))] | (cv2.FONT_ITALIC if rng.random() < 0.4 else 0)
+    thick = int(rng.integers(2, 8))
+    c = np.zeros((140, 60 + 80 * count), np.uint8)
+    x = 20
+    for _ in range(count):
+        ch = LETTERS[rng.integers(len(LETTERS))]
+        scale = rng.uniform(1.6, 2.6) * (0.75 if ch.islower() else 1.0) * 1.3
+        (cw, _), _ = cv2.getTextSize(ch, font, scale, thick)
+        base = int(100 + rng.normal(0, 4))
+        cv2.putText(c, ch, (x, base), font, scale, 255, thick, cv2.LINE_AA)
+        x += int(cw * rng.uniform(0.75, 1.0))
+    h, w = c.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-15, 15), 1.0)
+    m[0, 1] += rng.uniform(-0.35, 0.25)
+    c = cv2.warpAffine(c, m, (w, h))
+    # a hand's wobble: a smooth random displacement over about a letter's stroke length
+    dx, dy = (cv2.resize(rng.normal(0, 2, (h // 20 + 2, w // 20 + 2)).astype(np.float32), (w, h),
+                         interpolation=cv2.INTER_CUBIC) for _ in range(2))
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    return cv2.remap(c, xx + dx, yy + dy, cv2.INTER_LINEAR, borderValue=0)
+
+
 def _canvas(rng: np.random.Generator) -> np.ndarray:
     return np.zeros((rng.integers(60, 120), rng.integers(60, 120)), np.uint8)
 

@@ -275,6 +275,10 @@ class Reader:
         gone = {id(c) for c in opposed}
         digits_c = [c for c in digits_c if id(c) not in gone]
         seg.rejected.extend((c.box, "strokes leaning every way") for c in opposed)
+        marks = (len(not_digits) + len(wordy) + len(cluttered) + len(opposed)
+                 + sum(why == segmenting.FILLED_SHAPE for _, why in seg.rejected))
+        digits_c, strokes = segmenting.lone_ones(digits_c, marks)
+        seg.rejected.extend((c.box, segmenting.ONES_AMONG_MARKS) for c in strokes)
         return seg, digits_c, not_digits
 
     def _assemble(self, img: loading.LoadedImage, seg: segmenting.Segmentation,

@@ -7,6 +7,7 @@ from one seeded generator, so the same command gives the same model.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 import os
@@ -26,7 +27,9 @@ from mydigits import modelio, models
 from mydigits.augment import Augment, augment_batch
 from mydigits.errors import MydigitsError
 from mydigits.mnist import MNIST, RESOURCES, Split
-from mydigits.negatives import make_negatives
+from mydigits.negatives import make_letters, make_negatives
+
+DISTILL_TEMPERATURE = 2.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class Recipe:
     schedule: str = "onecycle"  # "onecycle" | "constant"
     augment: Augment = field(default_factory=Augment.none)
     negatives: int = 0  # generated "not a digit" examples (needs an 11-class model)
+    letters: int = 0  # generated letters and word fragments, also "not a digit"
+    distill: float = 0.0  # weight of keeping the ``init`` model's outputs on the digits
     label_smoothing: float = 0.0
     weight_decay: float = 0.0
     calibration: int = 0  # training samples held out to fit the softmax temperature
@@ -128,6 +133,8 @@ def train(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     init: str | os.PathLike[str] | None = None,
     lr: float | None = None,
+    letters: int | None = None,
+    distill: float | None = None,
 ) -> Result:
     """Train ``arch`` on MNIST with its recipe.
 
@@ -139,6 +146,7 @@ def train(
             a trained model learns what a changed recipe adds (new "not a digit" kinds) in a few
             epochs, and keeps what it read right, where a run from scratch is a new draw.
         lr: the peak learning rate instead of the recipe's (lower when continuing from ``init``).
+        letters, distill: the recipe's ``letters`` and ``distill`` instead (see ``Recipe``).
     """
     if threads:
         torch.set_num_threads(threads)
@@ -147,7 +155,13 @@ def train(
         recipe = replace(recipe, epochs=epochs)
     if lr is not None:
         recipe = replace(recipe, lr=lr)
+    if letters is not None:
+        recipe = replace(recipe, letters=letters)
+    if distill is not None:
+        recipe = replace(recipe, distill=distill)
     # a bad --init fails before MNIST is loaded (or downloaded)
+    if recipe.distill > 0 and init is None:
+        raise MydigitsError("distillation needs a model to start from (--init)")
     parent = None
     if init is not None:
         model, parent = modelio.load(init)
@@ -180,6 +194,19 @@ def train(
         neg = make_negatives(n_neg, seed=seed, digits=train_split.images[: len(x)])
         x = torch.cat([x, to_tensor(neg)])
         y = torch.cat([y, torch.full((n_neg,), models.NOT_A_DIGIT, dtype=torch.long)])
+    if recipe.letters and n_classes == 11:
+        n_let = recipe.letters if not limit else min(recipe.letters, limit // 8)
+        x = torch.cat([x, to_tensor(make_letters(n_let, seed=seed))])
+        y = torch.cat([y, torch.full((n_let,), models.NOT_A_DIGIT, dtype=torch.long)])
+        n_neg += n_let
+    # A continued run learns new "not a digit" kinds; on the digits, a distillation term keeps the
+    # parent's outputs, so that new negatives do not pull real digits that resemble them (a c, an e)
+    # into the reject class, as they do when nothing holds the digits in place.
+    teacher = None
+    if recipe.distill > 0:
+        teacher = copy.deepcopy(model).to(memory_format=torch.channels_last).eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
 
     opt: torch.optim.Optimizer
     if recipe.optimizer == "sgd":
@@ -211,6 +238,13 @@ def train(
             xb = xb.contiguous(memory_format=torch.channels_last)
             logits = model(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=recipe.label_smoothing)
+            if teacher is not None:
+                digits = yb != models.NOT_A_DIGIT
+                t = DISTILL_TEMPERATURE
+                with torch.no_grad():
+                    target = F.softmax(teacher(xb[digits]) / t, 1)
+                kd = F.kl_div(F.log_softmax(logits[digits] / t, 1), target, reduction="batchmean")
+                loss = loss + recipe.distill * kd * t * t * float(digits.float().mean())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
