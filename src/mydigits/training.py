@@ -200,8 +200,8 @@ def train(
         y = torch.cat([y, torch.full((n_let,), models.NOT_A_DIGIT, dtype=torch.long)])
         n_neg += n_let
     # A continued run learns new "not a digit" kinds; on the digits, a distillation term keeps the
-    # parent's outputs, so that new negatives do not pull real digits that resemble them (a c, an e)
-    # into the reject class, as they do when nothing holds the digits in place.
+    # parent's outputs, to hold real digits that resemble the new negatives (a 6 and a c, a 0 and an
+    # e) where the parent had them instead of letting them drift into the reject class.
     teacher = None
     if recipe.distill > 0:
         teacher = copy.deepcopy(model).to(memory_format=torch.channels_last).eval()
@@ -238,8 +238,8 @@ def train(
             xb = xb.contiguous(memory_format=torch.channels_last)
             logits = model(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=recipe.label_smoothing)
-            if teacher is not None:
-                digits = yb != models.NOT_A_DIGIT
+            digits = yb != models.NOT_A_DIGIT
+            if teacher is not None and bool(digits.any()):
                 t = DISTILL_TEMPERATURE
                 with torch.no_grad():
                     target = F.softmax(teacher(xb[digits]) / t, 1)
