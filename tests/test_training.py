@@ -73,7 +73,7 @@ def test_training_refuses_a_model_of_another_architecture(mnist: MNIST, tmp_path
         training.train("cnn2", epochs=1, data=mnist, limit=300, progress=False, init=tmp_path / "mlp")
 
 
-def test_distillation_keeps_the_parents_answers_while_letters_are_learned(mnist: MNIST, tmp_path) -> None:
+def test_distillation_keeps_the_parents_answers_while_letters_are_learned(mnist: MNIST) -> None:
     import pytest
 
     from mydigits import modelio, paths
