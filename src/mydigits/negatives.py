@@ -77,10 +77,8 @@ def _letters(rng: np.random.Generator) -> np.ndarray:
         base = int(100 + rng.normal(0, 4))
         cv2.putText(c, ch, (x, base), font, scale, 255, thick, cv2.LINE_AA)
         x += int(cw * rng.uniform(0.75, 1.0))
+    c = _tilt(c, rng.uniform(-15, 15), rng.uniform(-0.35, 0.25))
     h, w = c.shape
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-15, 15), 1.0)
-    m[0, 1] += rng.uniform(-0.35, 0.25)
-    c = cv2.warpAffine(c, m, (w, h))
     # a hand's wobble: a smooth random displacement over about a letter's stroke length
     dx, dy = (cv2.resize(rng.normal(0, 2, (h // 20 + 2, w // 20 + 2)).astype(np.float32), (w, h),
                          interpolation=cv2.INTER_CUBIC) for _ in range(2))
@@ -118,9 +116,15 @@ def _glyph(rng: np.random.Generator) -> np.ndarray:
     font = _FONTS[rng.integers(len(_FONTS))]
     cv2.putText(c, text, (15, 90), font, 2.2, 255, int(rng.integers(2, 7)), cv2.LINE_AA)
     angle = rng.uniform(-20, 20)
-    m = cv2.getRotationMatrix2D((60, 60), angle, 1.0)
-    m[0, 1] += rng.uniform(-0.3, 0.3)
-    return cv2.warpAffine(c, m, (120, 120))
+    return _tilt(c, angle, rng.uniform(-0.3, 0.3))
+
+
+def _tilt(c: np.ndarray, angle: float, shear: float) -> np.ndarray:
+    """Rotate by ``angle`` degrees about the centre and shear by ``shear``: a writer's slant."""
+    h, w = c.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    m[0, 1] += shear
+    return cv2.warpAffine(c, m, (w, h))
 
 
 def _blob(rng: np.random.Generator) -> np.ndarray:

@@ -188,17 +188,19 @@ def train(
     if recipe.calibration and len(x) > 4 * recipe.calibration:
         calib_x, calib_y = x[-recipe.calibration :], y[-recipe.calibration :]
         x, y = x[: -recipe.calibration], y[: -recipe.calibration]
-    n_neg = 0
-    if recipe.negatives and n_classes == 11:
-        n_neg = recipe.negatives if not limit else min(recipe.negatives, limit // 8)
-        neg = make_negatives(n_neg, seed=seed, digits=train_split.images[: len(x)])
-        x = torch.cat([x, to_tensor(neg)])
+    negs: list[np.ndarray] = []  # "not a digit" examples, appended after the digits
+    if n_classes == 11:
+        def count(n: int) -> int:
+            return n if not limit else min(n, limit // 8)
+
+        if recipe.negatives:
+            negs.append(make_negatives(count(recipe.negatives), seed=seed, digits=train_split.images[: len(x)]))
+        if recipe.letters:
+            negs.append(make_letters(count(recipe.letters), seed=seed))
+    n_neg = sum(len(n) for n in negs)
+    if negs:
+        x = torch.cat([x, *(to_tensor(n) for n in negs)])
         y = torch.cat([y, torch.full((n_neg,), models.NOT_A_DIGIT, dtype=torch.long)])
-    if recipe.letters and n_classes == 11:
-        n_let = recipe.letters if not limit else min(recipe.letters, limit // 8)
-        x = torch.cat([x, to_tensor(make_letters(n_let, seed=seed))])
-        y = torch.cat([y, torch.full((n_let,), models.NOT_A_DIGIT, dtype=torch.long)])
-        n_neg += n_let
     # A continued run learns new "not a digit" kinds; on the digits, a distillation term keeps the
     # parent's outputs, to hold real digits that resemble the new negatives (a 6 and a c, a 0 and an
     # e) where the parent had them instead of letting them drift into the reject class.
