@@ -25,6 +25,12 @@ def test_bad_option() -> None:
     assert_one_line_error(run("train", "--arch", "resnet"), "invalid choice")
 
 
+def test_bad_continuation_options() -> None:
+    # refused before MNIST is loaded or downloaded
+    assert_one_line_error(run("train", "--letters", "-5"), "must not be negative")
+    assert_one_line_error(run("train", "--distill", "1"), "needs a model to start from (--init)")
+
+
 def test_unknown_command() -> None:
     assert_one_line_error(run("fly"), "invalid choice")
 

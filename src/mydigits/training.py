@@ -160,6 +160,8 @@ def train(
     if distill is not None:
         recipe = replace(recipe, distill=distill)
     # a bad --init fails before MNIST is loaded (or downloaded)
+    if recipe.letters < 0 or recipe.distill < 0:
+        raise MydigitsError(f"--letters and --distill must not be negative (got {recipe.letters}, {recipe.distill})")
     if recipe.distill > 0 and init is None:
         raise MydigitsError("distillation needs a model to start from (--init)")
     parent = None
