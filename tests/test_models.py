@@ -112,15 +112,37 @@ def test_shipped_default_model_loads_and_is_small() -> None:
     assert models.n_classes(model) == 11
 
 
-def test_reading_model_has_batch_norm_folded_and_gives_the_same_answers(mnist) -> None:
+def test_reading_model_has_batch_norm_folded_and_gives_the_same_answers(mnist, monkeypatch) -> None:
     model, meta = modelio.load(modelio.default_model_path())
     model.eval()
+    monkeypatch.setenv("MYDIGITS_PRECISION", "float32")
     clf = modelio.Classifier.load()
+    assert clf.dtype == torch.float32
     assert not any(isinstance(m, torch.nn.BatchNorm2d | torch.nn.Dropout) for m in clf.model.modules())
     digits = mnist.load("test").images[:500].astype(np.float32) / 255.0
+    labels = mnist.load("test").labels[:500]
     with torch.inference_mode():
         logits = model(torch.from_numpy(digits).unsqueeze(1)) / clf.temperature
     want = torch.softmax(logits, 1).numpy()
     got = clf.predict_proba(digits)
     assert np.abs(got - want).max() < 1e-4
-    assert (got[:, :10].argmax(1) == mnist.load("test").labels[:500]).mean() > 0.98
+    assert (got[:, :10].argmax(1) == labels).mean() > 0.98
+    # bfloat16 (the default where the CPU has it; emulated, slowly, elsewhere): within a few
+    # hundredths of float32, the same answers but for a rare close call
+    half = modelio.Classifier(clf.model, clf.meta, clf.temperature, torch.bfloat16)
+    got16 = half.predict_proba(digits)
+    assert np.abs(got16 - want).max() < 0.1
+    assert (got16.argmax(1) != want.argmax(1)).sum() <= 2
+    assert next(half.model.parameters()).dtype == torch.float32  # the model itself stays float32
+
+
+def test_precision_is_chosen_by_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("MYDIGITS_PRECISION", "bf16")
+    assert modelio.inference_dtype() == torch.bfloat16
+    monkeypatch.setenv("MYDIGITS_PRECISION", "fp32")
+    assert modelio.inference_dtype() == torch.float32
+    monkeypatch.setenv("MYDIGITS_PRECISION", "auto")
+    assert modelio.inference_dtype() == (torch.bfloat16 if modelio.native_bfloat16() else torch.float32)
+    monkeypatch.setenv("MYDIGITS_PRECISION", "half")
+    with pytest.raises(MydigitsError, match="MYDIGITS_PRECISION='half'"):
+        modelio.inference_dtype()

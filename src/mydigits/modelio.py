@@ -9,6 +9,7 @@ and shape, so a tampered, truncated or foreign file is refused with one clear li
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -134,27 +135,65 @@ def default_model_path() -> Path:
 
 
 def for_inference(model: nn.Module) -> nn.Module:
-    """The same function with each batch norm folded into the convolution before it and dropout
-    gone: a third fewer passes over memory, which is most of the cost of a small CNN on a CPU.
-    Only for reading; a model to be trained further must be loaded with :func:`load`."""
+    """The same function with each batch norm folded into the convolution before it, dropout
+    gone and every ReLU in place: a third fewer passes over memory and no new buffer per
+    activation, which is most of the cost of a small CNN on a CPU. Only for reading; a model to be
+    trained further must be loaded with :func:`load`."""
     if not isinstance(model, nn.Sequential):
         return model.eval()
     layers, out = list(model.eval()), []
     for layer in layers:
         if isinstance(layer, nn.BatchNorm2d) and out and isinstance(out[-1], nn.Conv2d):
             out[-1] = fuse_conv_bn_eval(out[-1], layer)
+        elif isinstance(layer, nn.ReLU):
+            out.append(nn.ReLU(inplace=True))
         elif not isinstance(layer, nn.Dropout):
             out.append(layer)
     return nn.Sequential(*out).eval()
 
 
+def native_bfloat16() -> bool:
+    """True when this CPU computes bfloat16 in hardware (AMX or AVX-512 BF16). There, oneDNN runs
+    the convolutions about three times faster than in float32 and the answers move by less than
+    a rounding step (one MNIST test digit of 10,000 changes); elsewhere bfloat16 would be emulated
+    and slower, so float32 stays."""
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    try:
+        return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+    except RuntimeError:  # a torch build without these probes
+        return False
+
+
+def inference_dtype() -> torch.dtype:
+    """The precision :class:`Classifier` computes in: ``MYDIGITS_PRECISION=float32`` (or
+    ``bfloat16``) decides, else bfloat16 where the hardware has it. float32 gives the same
+    probabilities on every machine, to the last digit, for whoever needs that."""
+    choice = os.environ.get("MYDIGITS_PRECISION", "auto").strip().lower()
+    if choice in ("float32", "fp32"):
+        return torch.float32
+    if choice in ("bfloat16", "bf16"):
+        return torch.bfloat16
+    if choice not in ("", "auto"):
+        raise MydigitsError(f"MYDIGITS_PRECISION={choice!r}: use auto, float32 or bfloat16")
+    return torch.bfloat16 if native_bfloat16() else torch.float32
+
+
 @dataclass
 class Classifier:
-    """A loaded model behind a numpy interface: 28x28 crops in, probabilities out."""
+    """A loaded model behind a numpy interface: 28x28 crops in, probabilities out.
+
+    ``model`` stays in float32 (for scoring and teaching); :meth:`predict_proba` runs a copy in
+    ``dtype`` (:func:`inference_dtype`), in batches of 256, whose activations stay in the CPU's
+    cache: 1,024 at a time was half as fast.
+    """
 
     model: nn.Module
     meta: dict[str, Any] = field(default_factory=dict)
     temperature: float = 1.0
+    dtype: torch.dtype = field(default_factory=inference_dtype)
+
+    def __post_init__(self) -> None:
+        self._compute = copy.deepcopy(self.model).to(self.dtype) if self.dtype != torch.float32 else self.model
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> Classifier:
@@ -166,16 +205,16 @@ class Classifier:
     def has_reject_class(self) -> bool:
         return models.n_classes(self.model) == 11
 
-    def predict_proba(self, crops: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    def predict_proba(self, crops: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """``crops`` float (N, 28, 28) in [0, 1] -> (N, 11) probabilities: ten digits, then
         "not a digit" (always 0 for models without that class). Temperature-scaled."""
         crops = np.asarray(crops, dtype=np.float32)
         out = np.zeros((len(crops), 11), np.float32)
         with torch.inference_mode():
             for i in range(0, len(crops), batch_size):
-                x = torch.from_numpy(crops[i : i + batch_size]).unsqueeze(1)
+                x = torch.from_numpy(crops[i : i + batch_size]).unsqueeze(1).to(self.dtype)
                 x = x.contiguous(memory_format=torch.channels_last)
-                logits = self.model(x) / self.temperature
+                logits = self._compute(x).float() / self.temperature
                 p = torch.softmax(logits, 1).numpy()
                 out[i : i + len(p), : p.shape[1]] = p
         return out
