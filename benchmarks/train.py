@@ -4,8 +4,9 @@
 
 Trains the seed baselines (softmax, mlp, cnn2) and the fastest recipe (``fast``) from scratch with
 the same recipes ``mydigits train`` uses, scores them on the MNIST test set, and measures the
-classifier's inference speed (batches of 28x28 crops, and batch-1 latency). The shipped default
-model is scored as committed; ``--retrain-net`` also retrains it (about 40 minutes on 2 cores).
+classifier's inference speed (batches of 28x28 crops, and batch-1 latency) in the precision the
+reader uses (``modelio.inference_dtype``). The shipped default model is scored as committed, in that
+precision and in float32 beside it; ``--retrain-net`` also retrains it (about 40 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -71,20 +72,23 @@ def main() -> None:
         if not args.json:
             print(json.dumps(rows[-1]), flush=True)
     shipped = paths.shipped_weights_dir() / modelio.DEFAULT_NAME
-    clf = modelio.Classifier.load(shipped)
-    probs = clf.predict_proba(test.images.astype(np.float32) / 255.0)
-    acc = float((probs[:, :10].argmax(1) == test.labels).mean())  # as the reader computes it
-    rows.append({
-        "model": "net (shipped)",
-        "epochs": len(clf.meta.get("history", [])) or clf.meta.get("recipe", {}).get("epochs"),
-        "mnist_test_accuracy": acc,
-        "train_seconds": clf.meta.get("train_seconds"),
-        "wall_seconds_incl_data_and_eval": None,
-        **inference_speed(clf, test.images),
-    })
+    loaded = modelio.Classifier.load(shipped)
+    # as the reader runs it (bfloat16 where the CPU computes it), and in float32 beside it
+    for dtype in dict.fromkeys([loaded.dtype, torch.float32]):
+        clf = modelio.Classifier(loaded.model, loaded.meta, loaded.temperature, dtype)
+        probs = clf.predict_proba(test.images.astype(np.float32) / 255.0)
+        rows.append({
+            "model": f"net (shipped, {str(dtype).removeprefix('torch.')})",
+            "epochs": len(clf.meta.get("history", [])) or clf.meta.get("recipe", {}).get("epochs"),
+            "mnist_test_accuracy": float((probs[:, :10].argmax(1) == test.labels).mean()),
+            "train_seconds": clf.meta.get("train_seconds"),
+            "wall_seconds_incl_data_and_eval": None,
+            **inference_speed(clf, test.images),
+        })
     fast = next((r for r in rows if r["model"] == "fast"), None)
     out = {
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads",
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads, "
+                   f"inference in {str(loaded.dtype).removeprefix('torch.')}",
         "rows": rows,
         "time_to_99_seconds": fast["train_seconds"] if fast and fast["mnist_test_accuracy"] >= 0.99 else None,
     }

@@ -447,14 +447,32 @@ def test_unrotate_boxes():
 # -- the not-a-digit benchmark's generators ---------------------------------------------------
 
 
-def _not_digits_module():
+def _benchmark(name: str):
     import importlib.util
 
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "not_digits.py"
-    spec = importlib.util.spec_from_file_location("not_digits", path)
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _not_digits_module():
+    return _benchmark("not_digits")
+
+
+def test_touching_benchmark_joins_two_real_digits_into_one_blob(mnist):
+    tb = _benchmark("touching")
+    test = mnist.load("test")
+    a = tb.glyph(test.images[int(np.flatnonzero(test.labels == 1)[0])])
+    b = tb.glyph(test.images[int(np.flatnonzero(test.labels == 0)[0])])
+    assert a.shape[0] == b.shape[0] == tb.HEIGHT
+    pic = tb.touching(a, b)
+    assert pic is not None and pic.dtype == np.uint8
+    assert (pic[:60] == 255).all() and (pic[:, -60:] == 255).all()  # paper margin
+    n, _ = cv2.connectedComponents((pic < 155).astype(np.uint8))
+    assert n == 2  # one blob of ink
+    assert pic.shape[1] - 120 <= a.shape[1] + b.shape[1]  # pushed together, no gap
 
 
 def test_not_digit_pictures_are_reproducible_and_not_the_training_negatives():
