@@ -182,7 +182,7 @@ def inference_dtype() -> torch.dtype:
 class Classifier:
     """A loaded model behind a numpy interface: 28x28 crops in, probabilities out.
 
-    ``model`` stays in float32 (for scoring and teaching); :meth:`predict_proba` runs a copy in
+    ``model`` stays in float32 (what callers that run it themselves expect); :meth:`predict_proba` runs a copy in
     ``dtype`` (:func:`inference_dtype`), in batches of 256, whose activations stay in the CPU's
     cache: 1,024 at a time was half as fast.
     """
