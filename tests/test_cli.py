@@ -60,3 +60,17 @@ def test_read_a_folder_keeps_going_past_a_bad_file(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert_one_line_error(proc, "broken.jpg")
     assert proc.stdout.splitlines() == [f"{folder / 'sub' / 'form.png'}: 2024", f"{examples / 'canvas_dark.png'}: 385"]
+
+
+def test_output_into_a_closed_pipe_is_no_traceback() -> None:
+    # `mydigits read ... | head -1`: the reader of our output goes away after the first line
+    examples = sorted(str(p) for p in (Path(__file__).resolve().parents[1] / "examples").iterdir())
+    proc = subprocess.Popen([sys.executable, "-m", "mydigits", "read", *examples * 4],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) in (0, 141)
+    assert first.startswith(examples[0].encode())
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

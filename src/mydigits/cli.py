@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -217,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mydigits: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the program reading our output stopped (`mydigits read ... | head`): not our error, and
+        # Python's own flush at exit must not print a traceback for it either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":
