@@ -41,6 +41,7 @@ from torch import nn
 from mydigits import labelling, loading, modelio, models, store
 from mydigits.augment import Augment, augment_batch
 from mydigits.errors import MydigitsError
+from mydigits.training import distillation_loss
 
 
 @dataclass(frozen=True)
@@ -417,12 +418,8 @@ def fine_tune(
             logits = model(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=settings.label_smoothing)
             if settings.distill > 0 and n_replay:
-                with torch.no_grad():
-                    target = F.softmax(teacher(xb[n_user:]) / t_kd, 1)
-                kd = F.kl_div(
-                    F.log_softmax(logits[n_user:] / t_kd, 1), target, reduction="batchmean"
-                )
-                loss = loss + settings.distill * kd * t_kd * t_kd * (n_replay / settings.batch_size)
+                kd = distillation_loss(logits[n_user:], teacher, xb[n_user:], t_kd)
+                loss = loss + settings.distill * kd * (n_replay / settings.batch_size)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

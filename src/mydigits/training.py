@@ -81,6 +81,15 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return x.unsqueeze(1)
 
 
+def distillation_loss(logits: torch.Tensor, teacher: nn.Module, x: torch.Tensor, t: float) -> torch.Tensor:
+    """How far ``logits`` are from ``teacher``'s outputs on ``x``, both softened by temperature
+    ``t``: the KL divergence, times t * t so that its gradients keep their size whatever ``t`` is.
+    Softened outputs carry what the teacher thinks a digit resembles, not only its answer."""
+    with torch.no_grad():
+        target = F.softmax(teacher(x) / t, 1)
+    return F.kl_div(F.log_softmax(logits / t, 1), target, reduction="batchmean") * t * t
+
+
 def predict(model: nn.Module, images: np.ndarray | torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
     """Logits for a whole array, in eval mode, in batches."""
     x = images if isinstance(images, torch.Tensor) else to_tensor(images)
@@ -242,13 +251,11 @@ def train(
             xb = xb.contiguous(memory_format=torch.channels_last)
             logits = model(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=recipe.label_smoothing)
-            digits = yb != models.NOT_A_DIGIT
-            if teacher is not None and bool(digits.any()):
-                t = DISTILL_TEMPERATURE
-                with torch.no_grad():
-                    target = F.softmax(teacher(xb[digits]) / t, 1)
-                kd = F.kl_div(F.log_softmax(logits[digits] / t, 1), target, reduction="batchmean")
-                loss = loss + recipe.distill * kd * t * t * float(digits.float().mean())
+            if teacher is not None:
+                digits = yb != models.NOT_A_DIGIT
+                if bool(digits.any()):
+                    kd = distillation_loss(logits[digits], teacher, xb[digits], DISTILL_TEMPERATURE)
+                    loss = loss + recipe.distill * kd * float(digits.float().mean())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
