@@ -511,6 +511,47 @@ def _pick(data: list, n: int, rng: Rng) -> np.ndarray:
     return np.array([data[i] for i in idx], np.uint8).reshape(-1, 28, 28)
 
 
+def write_number(rng: Rng, pic: np.ndarray, glyphs: list[np.ndarray]) -> np.ndarray:
+    """``pic`` with a handwritten number written on it: the MNIST digits ``glyphs`` (white on
+    black), each cropped to its ink and scaled to one height, side by side in one pen colour, at
+    the least busy of 40 random places (fewest edges), so that it sits beside the marks, not on them."""
+    h, w = pic.shape[:2]
+    height = max(28, int(rng.uniform(0.06, 0.14) * min(h, w)))
+    parts = []
+    for g in glyphs:
+        ys, xs = np.nonzero(g > 40)
+        g = g[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+        parts.append(cv2.resize(g, (max(2, round(g.shape[1] * height / g.shape[0])), height),
+                                interpolation=cv2.INTER_CUBIC))
+        parts.append(np.zeros((height, max(1, int(rng.uniform(0.1, 0.4) * height))), np.uint8))
+    number = np.concatenate(parts[:-1], axis=1).astype(np.float32) / 255.0
+    nh, nw = number.shape
+    nw = min(nw, w - 2)
+    number = number[:, :nw]
+    edges = cv2.Canny(cv2.cvtColor(pic, cv2.COLOR_RGB2GRAY) if pic.ndim == 3 else pic, 50, 150)
+    busy = cv2.integral((edges > 0).astype(np.uint8))
+    m = height // 2
+    best, where = None, (0, 0)
+    for _ in range(40):
+        y, x = int(rng.integers(0, h - nh + 1)), int(rng.integers(0, w - nw + 1))
+        y0, x0, y1, x1 = max(0, y - m), max(0, x - m), min(h, y + nh + m), min(w, x + nw + m)
+        n = busy[y1, x1] - busy[y0, x1] - busy[y1, x0] + busy[y0, x0]
+        if best is None or n < best:
+            best, where = n, (y, x)
+    y, x = where
+    out = pic.astype(np.float32)
+    alpha = cv2.GaussianBlur(number, (0, 0), 0.7)
+    region = out[y : y + nh, x : x + nw]
+    region[:] = _ink_on(region, alpha, _pen(rng)) if pic.ndim == 3 else \
+        region * (1 - alpha) + 30 * alpha
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def number_read(text: str, number: str) -> bool:
+    """The number comes out whole, as one of the picture's numbers."""
+    return number in text.split()
+
+
 def has_digit(text: str) -> bool:
     return any(ch.isdigit() for ch in text)
 
@@ -527,17 +568,38 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-mnist", action="store_true", help="skip the MNIST test set")
     p.add_argument("--json", action="store_true")
     p.add_argument("--save", type=Path, default=None, help="write the first pictures of each kind here")
+    p.add_argument("--kinds", default=",".join(KINDS), help="comma-separated kinds of pictures (default: all)")
+    p.add_argument("--with-number", action="store_true",
+                   help="the price: the same pictures with a number of 2-5 MNIST test digits written on "
+                        "each, counted as read when that number comes out whole (needs the MNIST cache)")
     args = p.parse_args(argv)
 
     reader = Reader(args.model)
     report: dict = {"model": str(args.model or "default"), "seed": args.seed, "not_sure": NOT_SURE,
                     "pictures": {}, "crops": {}}
+    test = None
+    if args.with_number or not args.no_mnist:
+        try:
+            test = mnist.MNIST(paths.data_dir(args.data_dir), download=False).load("test")
+        except MydigitsError as exc:
+            if args.with_number:
+                raise SystemExit(f"--with-number: {exc}") from exc
+            report["mnist_test"] = f"unavailable: {exc}"
+    if args.with_number:
+        report["with_number"] = {}
     t0 = time.perf_counter()
+    kinds = args.kinds.split(",")
+    if set(kinds) - set(KINDS):
+        raise SystemExit(f"--kinds: unknown {', '.join(sorted(set(kinds) - set(KINDS)))}")
     for k, (kind, make) in enumerate(KINDS.items()):
+        if kind not in kinds:
+            continue
         rng = np.random.default_rng([args.seed, k])
         tk = time.perf_counter()
-        got = 0
+        nrng = np.random.default_rng([args.seed, k, 2])
+        got = kept = 0
         wrong: list[str] = []
+        lost: list[str] = []
         crops = []
         for i in range(args.n):
             pic, _ = make(rng)
@@ -546,6 +608,13 @@ def main(argv: list[str] | None = None) -> int:
             got += ok
             if not ok:
                 wrong.append(f"{kind}_{i:03d}: {text!r}"[:60])
+            if args.with_number and test is not None:
+                pick = nrng.integers(len(test.labels), size=int(nrng.integers(2, 6)))
+                number = "".join(str(test.labels[j]) for j in pick)
+                ntext = reader.read(write_number(nrng, pic, [test.images[j] for j in pick])).text
+                kept += number_read(ntext, number)
+                if not number_read(ntext, number):
+                    lost.append(f"{kind}_{i:03d}: {number}->{ntext!r}"[:60])
             if args.save is not None and i < 12:
                 args.save.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(pic).save(args.save / f"{kind}_{i:03d}{'' if ok else '_read'}.jpg", quality=85)
@@ -556,8 +625,11 @@ def main(argv: list[str] | None = None) -> int:
                 crops.append(to_mnist(ink))
         report["pictures"][kind] = {"n": args.n, "rejected": round(got / max(1, args.n), 4),
                                     "seconds": round(time.perf_counter() - tk, 1), "read_as_digits": wrong[:10]}
-        print(f"{kind}: {got} of {args.n} pictures rejected ({time.perf_counter() - tk:.0f} s)", file=sys.stderr,
-              flush=True)
+        if args.with_number:
+            report["with_number"][kind] = {"n": args.n, "read": round(kept / max(1, args.n), 4),
+                                           "lost": lost[:10]}
+        print(f"{kind}: {got} of {args.n} pictures rejected ({time.perf_counter() - tk:.0f} s)"
+              + (f"; with a number: {kept} read" if args.with_number else ""), file=sys.stderr, flush=True)
         if crops:
             probs = reader.classifier.predict_proba(np.stack(crops))
             rej = rejected_crops(probs)
@@ -588,19 +660,14 @@ def main(argv: list[str] | None = None) -> int:
             "crops_renormalized_rejected": round(float(rejected_crops(renorm).mean()), 4),
             "pictures_n": n_pics, "pictures_rejected": round(pic_ok / n_pics, 4)}
 
-    if not args.no_mnist:
-        try:
-            test = mnist.MNIST(paths.data_dir(args.data_dir), download=False).load("test")
-        except MydigitsError as exc:
-            report["mnist_test"] = f"unavailable: {exc}"
-        else:
-            x = test.images.astype(np.float32) / 255.0
-            probs = reader.classifier.predict_proba(x)
-            rej = rejected_crops(probs)
-            ok = ~rej & (probs[:, :10].argmax(1) == test.labels)
-            report["mnist_test"] = {"n": len(x), "rejected": round(float(rej.mean()), 4),
-                                    "class10": round(float((probs[:, 10] >= probs[:, :10].max(1)).mean()), 4),
-                                    "accepted_and_right": round(float(ok.mean()), 4)}
+    if not args.no_mnist and test is not None:
+        x = test.images.astype(np.float32) / 255.0
+        probs = reader.classifier.predict_proba(x)
+        rej = rejected_crops(probs)
+        ok = ~rej & (probs[:, :10].argmax(1) == test.labels)
+        report["mnist_test"] = {"n": len(x), "rejected": round(float(rej.mean()), 4),
+                                "class10": round(float((probs[:, 10] >= probs[:, :10].max(1)).mean()), 4),
+                                "accepted_and_right": round(float(ok.mean()), 4)}
     report["seconds"] = round(time.perf_counter() - t0, 1)
 
     if args.json:
@@ -613,6 +680,10 @@ def main(argv: list[str] | None = None) -> int:
     print("  28x28 crops (classifier: not a digit, or not sure):")
     for kind, v in report["crops"].items():
         print(f"    {kind:10s} {v['n']:5d}  {v['rejected']:.1%}")
+    if "with_number" in report:
+        print("  with a number written on each picture (the price): the number read whole")
+        for kind, v in report["with_number"].items():
+            print(f"    {kind:10s} {v['n']:5d}  {v['read']:.1%}")
     if "fashion_mnist" in report:
         f = report["fashion_mnist"]
         print(f"  Fashion-MNIST: crops {f['crops_rejected']:.1%} of {f['n']} (re-normalized "
@@ -626,6 +697,9 @@ def main(argv: list[str] | None = None) -> int:
     for v in report["pictures"].values():
         for line in v.get("read_as_digits", []):
             print(f"  READ {line}", file=sys.stderr)
+    for v in report.get("with_number", {}).values():
+        for line in v["lost"]:
+            print(f"  LOST {line}", file=sys.stderr)
     return 0
 
 

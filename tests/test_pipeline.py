@@ -475,6 +475,22 @@ def test_touching_benchmark_joins_two_real_digits_into_one_blob(mnist):
     assert pic.shape[1] - 120 <= a.shape[1] + b.shape[1]  # pushed together, no gap
 
 
+def test_not_digits_benchmark_writes_a_number_beside_the_marks(mnist):
+    nd = _not_digits_module()
+    test = mnist.load("test")
+    pic, _ = nd.drawing(np.random.default_rng([2, 3]))
+    glyphs = [test.images[i] for i in (0, 1, 2)]
+    out = nd.write_number(np.random.default_rng(5), pic, glyphs)
+    assert out.shape == pic.shape and out.dtype == np.uint8
+    changed = np.abs(out.astype(int) - pic.astype(int)).max(2) > 60
+    ys, xs = np.nonzero(changed)
+    assert changed.sum() > 200 and np.ptp(ys) < 0.2 * pic.shape[0]  # one line of ink
+    # written on the paper, away from the drawing's edges
+    edges = cv2.Canny(cv2.cvtColor(pic, cv2.COLOR_RGB2GRAY), 50, 150)
+    assert edges[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].mean() < 0.01 * 255
+    assert nd.number_read("12 7\n3", "7") and not nd.number_read("127", "7")
+
+
 def test_not_digit_pictures_are_reproducible_and_not_the_training_negatives():
     nd = _not_digits_module()
     from mydigits import negatives

@@ -103,6 +103,27 @@ def test_deep_shadow(reader, glyphs):
     assert reader.read(img).text == "5038\n6"
 
 
+def _sliver_shadow(img: np.ndarray, dark: float = 0.45) -> np.ndarray:
+    """A hand's shadow falling on the sheet beside the number: a long soft-edged wedge, narrower
+    than a fifth of the picture."""
+    h, w = img.shape[:2]
+    shadow = np.zeros((h, w), np.float32)
+    cv2.fillPoly(shadow, [np.array([(w, 100), (w, 260), (330, 200)], np.int32)], 1.0)
+    shadow = cv2.GaussianBlur(shadow, (0, 0), 4)
+    return np.clip(img * (1 - dark * shadow)[..., None], 0, 255).astype(np.uint8)
+
+
+def test_narrow_shadow_is_not_ink(reader, glyphs):
+    # a closing wide enough for the biggest strokes fills the whole wedge with the paper's
+    # brightness, and it came out as a blob of "ink" (corners of such shadows read as marks, and
+    # digits beside marks are doubted)
+    img = _sliver_shadow(compose(glyphs, ["2718"], size=(900, 300)))
+    ink = binarizing.binarize(img)
+    clean = binarizing.binarize(compose(glyphs, ["2718"], size=(900, 300)))
+    assert ink.mask.sum() < 1.5 * clean.mask.sum()  # the digits and the tip of the wedge (was 8.9x)
+    assert reader.read(img).text == "2718"
+
+
 def test_red_ink_on_yellow_paper(reader, glyphs):
     img = compose(glyphs, ["90210"], paper=(245, 235, 160), ink=(190, 30, 30), size=(700, 200))
     assert reader.read(img).text == "90210"
@@ -134,6 +155,29 @@ def test_page_turned_sideways(reader, glyphs):
     # boxes are in the picture as given (tall), left to right in reading order = bottom to top
     ys = [d.box[1] for d in result.digits]
     assert ys == sorted(ys, reverse=True)
+
+
+def test_picture_prior_follows_the_share_of_marks():
+    from mydigits.reading import picture_prior
+
+    def probs(digit: int, p: float) -> list[float]:
+        row = [0.0] * 11
+        row[digit], row[10] = p, 1.0 - p
+        return row
+
+    # bricks: 30 marks the model calls "not a digit", a stroke 70% like a 1, a 7 at 99.5%
+    bricks = np.array([probs(3, 0.05)] * 30 + [probs(1, 0.7), probs(7, 0.995)], np.float32)
+    out = picture_prior(bricks)
+    assert out.shape == bricks.shape and np.allclose(out.sum(1), 1, atol=1e-5)
+    assert out[30].argmax() == 10 and out[31].argmax() == 7
+    # a page of digits: a doubtful 3 beside 40 clear digits is a digit there
+    page = np.array([probs(d % 10, 0.99) for d in range(40)] + [probs(3, 0.45)], np.float32)
+    out = picture_prior(page)
+    assert out[40].argmax() == 3 and (out[:40].argmax(1) == np.arange(40) % 10).all()
+    # one or two marks say little: a lone clear digit and a lone doubtful one stay as they are
+    lone = picture_prior(np.array([probs(4, 0.9)], np.float32))
+    assert lone[0].argmax() == 4 and abs(lone[0, 4] - 0.9) < 0.05
+    assert picture_prior(np.zeros((0, 11), np.float32)).shape == (0, 11)
 
 
 def test_blank_and_noise_give_nothing(reader):

@@ -32,6 +32,19 @@ LINE_MIN_ASPECT = 12.0
 # Resolution of the background estimate (long side, pixels) and its closing size (fraction).
 BG_SIDE = 320
 BG_KERNEL_FRACTION = 0.2
+# ...but a closing that wide also fills the narrow parts of a shadow (the tip of a hand's shadow, a
+# sliver along the sheet's edge) with the paper's brightness, and they come out as ink. A closing
+# BG_KERNEL_STROKES stroke widths wide (of the ink found first) still removes every stroke and
+# follows the shadow; where the wide estimate is more than SHADOW_STEP brighter than it, the paper
+# is in shadow and the narrow estimate is used. Elsewhere the wide one stays: it is smoother, and a
+# page without shadows is binarized exactly as before.
+BG_KERNEL_STROKES = 5.0
+SHADOW_STEP = 0.08
+# A shadow fades in over its penumbra; a dark object on the paper (a garment, a bag) has a sharp
+# edge and stays what the wide closing makes of it: a filled shape. A region counts as shadow when
+# its darkening, divided by the steepest brightness gradient along its border, spans at least this
+# many pixels (generated shadows: 9-12; a dress 5, a shirt 1).
+SOFT_EDGE_PX = 8.0
 # Contrast is measured relative to the paper's brightness, but never to less than this fraction of
 # the brightest paper in the picture (shadows would otherwise amplify noise into "ink").
 BG_FLOOR = 0.5
@@ -71,11 +84,15 @@ def ink_gray(pixels: np.ndarray, light_ink: bool) -> np.ndarray:
     return cv2.bitwise_not(gray) if light_ink else gray
 
 
-def background(gray: np.ndarray) -> np.ndarray:
-    """Paper brightness under every pixel: strokes closed away at low resolution."""
+def background(gray: np.ndarray, kernel: float | None = None) -> np.ndarray:
+    """Paper brightness under every pixel: strokes closed away at low resolution. ``kernel`` is
+    the closing's width in pixels of ``gray`` (default: BG_KERNEL_FRACTION of its long side)."""
     h, w = gray.shape
     small = _shrink(gray, BG_SIDE)
-    k = max(5, int(max(small.shape) * BG_KERNEL_FRACTION) | 1)
+    if kernel is None:
+        k = max(5, int(max(small.shape) * BG_KERNEL_FRACTION) | 1)
+    else:
+        k = max(5, int(kernel / _factor(gray.shape, BG_SIDE)) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     pad = k
     padded = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
@@ -90,22 +107,74 @@ def binarize(pixels: np.ndarray, remove_lines: bool = True) -> Ink:
     light = polarity_is_light_ink(pixels)
     gray = ink_gray(pixels, light)
     bg = background(gray)
-    # relative to the paper, but deep shadows do not turn sensor noise into ink
-    step = max(1, max(bg.shape) // 200)
-    floor = max(1.0, BG_FLOOR * float(np.percentile(bg[::step, ::step], 95)))
-    diff = cv2.subtract(bg, gray).astype(np.float32)
-    strength = diff / np.maximum(bg.astype(np.float32), floor)
-    np.clip(strength, 0.0, 1.0, out=strength)
-    t = _threshold(strength)
-    high = (strength >= t).astype(np.uint8)
-    low = (strength >= 0.6 * t).astype(np.uint8)
-    mask = _hysteresis(low, high)
+    strength, t, mask = _ink(gray, bg)
+    stroke = _stroke_width(mask) if mask.any() else 0.0
+    if 0 < BG_KERNEL_STROKES * stroke < 0.5 * BG_KERNEL_FRACTION * max(gray.shape):
+        bg_narrow = background(gray, BG_KERNEL_STROKES * stroke)
+        shadow = (bg.astype(np.float32) > (1 + SHADOW_STEP) * bg_narrow).astype(np.uint8)
+        # a shadow is broad: what an opening of three stroke widths removes is a stroke the closing kept
+        k = max(3, int(1.5 * stroke) * 2 + 1)
+        shadow = cv2.morphologyEx(shadow, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        shadow = _soft_edged(shadow, gray, bg, bg_narrow)
+        if shadow.any():
+            # the same threshold: the ink outside the shadow stays as it was
+            strength, t, mask = _ink(gray, np.where(shadow > 0, bg_narrow, bg), t)
     lines = np.zeros_like(mask)
     if remove_lines and mask.any():
         mask, lines = _remove_lines(mask)
     soft = np.clip(strength / (1.6 * t), 0.0, 1.0)
     soft *= mask
     return Ink(soft.astype(np.float32), mask, lines, light, float(t))
+
+
+def _soft_edged(shadow: np.ndarray, gray: np.ndarray, bg: np.ndarray, bg_narrow: np.ndarray) -> np.ndarray:
+    """The regions of ``shadow`` (uint8 mask) whose border is soft: their mean darkening divided by
+    the steepest brightness gradient along their border (its 90th percentile, per pixel) is at
+    least SOFT_EDGE_PX. A shadow that half covers a garment keeps the garment's sharp edge."""
+    n, lab = cv2.connectedComponents(shadow, connectivity=8)
+    if n <= 1:
+        return shadow
+    g = cv2.GaussianBlur(gray.astype(np.float32), (0, 0), 1.0)
+    grad = cv2.magnitude(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)) / 8
+    ring_lab = cv2.dilate(lab.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int32)
+    ring = (shadow == 0) & (ring_lab > 0)
+    step = np.bincount(lab.ravel(), (bg.astype(np.float32) - bg_narrow).ravel(), n) / \
+        np.maximum(np.bincount(lab.ravel(), None, n), 1)
+    rl, rg = ring_lab[ring], grad[ring]
+    order = np.lexsort((rg, rl))  # by region, then by gradient
+    rl, rg = rl[order], rg[order]
+    first = np.searchsorted(rl, np.arange(n))
+    count = np.bincount(rl, None, n).astype(np.int64)
+    steep = np.zeros(n, np.float32)
+    has = count > 0
+    steep[has] = rg[first[has] + (0.9 * (count[has] - 1)).astype(np.int64)]
+    soft = has & (step >= SOFT_EDGE_PX * np.maximum(steep, 1e-3))
+    soft[0] = False
+    return soft[lab].astype(np.uint8)
+
+
+def _ink(gray: np.ndarray, bg: np.ndarray, t: float | None = None) -> tuple[np.ndarray, float, np.ndarray]:
+    """(ink strength relative to the paper, threshold, ink mask) of ``gray`` over paper ``bg``;
+    the threshold ``t`` is Otsu's unless given."""
+    # relative to the paper, but deep shadows do not turn sensor noise into ink
+    step = max(1, max(bg.shape) // 200)
+    floor = max(1.0, BG_FLOOR * float(np.percentile(bg[::step, ::step], 95)))
+    diff = cv2.subtract(bg, gray).astype(np.float32)
+    strength = diff / np.maximum(bg.astype(np.float32), floor)
+    np.clip(strength, 0.0, 1.0, out=strength)
+    t = _threshold(strength) if t is None else t
+    high = (strength >= t).astype(np.uint8)
+    low = (strength >= 0.6 * t).astype(np.uint8)
+    return strength, t, _hysteresis(low, high)
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """The width of the thinner strokes in an ink mask: twice the lower quartile of the distance to
+    the paper along their ridges. A quartile, because the blob a shadow made of the ink has a long
+    ridge of every width from zero to its own."""
+    dist = cv2.distanceTransform(np.pad(mask, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    ridge = (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8))) & (mask > 0)
+    return float(2.0 * np.percentile(dist[ridge], 25)) if ridge.any() else 0.0
 
 
 def _threshold(strength: np.ndarray) -> float:

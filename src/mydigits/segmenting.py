@@ -81,6 +81,7 @@ class Candidate:
     keep: np.ndarray | None = None  # after a split: which pixels of the box belong to this part
     crop: np.ndarray | None = None
     probs: np.ndarray | None = None
+    model_probs: np.ndarray | None = None  # the model's own, before the picture's prior (reading)
 
     @property
     def cx(self) -> float:
