@@ -7,7 +7,8 @@ notebooks carry printed lines. So, in order:
 2. make one gray channel in which any coloured ink is dark: the darkest channel for dark ink
    (blue ink is dark in red), the brightest for light ink;
 3. estimate the paper's brightness everywhere (a morphological closing, at low resolution, removes
-   strokes and keeps shadows and gradients) and divide by it, so ink strength is relative to the
+   strokes and keeps shadows and gradients; where a shadow is narrower than that closing, a
+   closing of a few stroke widths follows it) and divide by it, so ink strength is relative to the
    paper under it;
 4. threshold with Otsu on the ink strength, but never below a minimum contrast (so blank paper
    gives nothing), with hysteresis so faint parts of a stroke stay attached to the strong parts;
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from mydigits.normalizing import ridge_distances
 
 # Ink must be at least this much darker than the paper around it (fraction of paper brightness).
 MIN_CONTRAST = 0.16
@@ -36,14 +39,14 @@ BG_KERNEL_FRACTION = 0.2
 # sliver along the sheet's edge) with the paper's brightness, and they come out as ink. A closing
 # BG_KERNEL_STROKES stroke widths wide (of the ink found first) still removes every stroke and
 # follows the shadow; where the wide estimate is more than SHADOW_STEP brighter than it, the paper
-# is in shadow and the narrow estimate is used. Elsewhere the wide one stays: it is smoother, and a
-# page without shadows is binarized exactly as before.
+# is in shadow and the narrow estimate is used. Elsewhere the wide one stays (it is smoother), and
+# so does the threshold.
 BG_KERNEL_STROKES = 5.0
 SHADOW_STEP = 0.08
 # A shadow fades in over its penumbra; a dark object on the paper (a garment, a bag) has a sharp
 # edge and stays what the wide closing makes of it: a filled shape. A region counts as shadow when
 # its darkening, divided by the steepest brightness gradient along its border, spans at least this
-# many pixels (generated shadows: 9-12; a dress 5, a shirt 1).
+# many pixels (measured on generated pictures: shadows 9-12, a dress 5, a shirt 1).
 SOFT_EDGE_PX = 8.0
 # Contrast is measured relative to the paper's brightness, but never to less than this fraction of
 # the brightest paper in the picture (shadows would otherwise amplify noise into "ink").
@@ -112,10 +115,13 @@ def binarize(pixels: np.ndarray, remove_lines: bool = True) -> Ink:
     if 0 < BG_KERNEL_STROKES * stroke < 0.5 * BG_KERNEL_FRACTION * max(gray.shape):
         bg_narrow = background(gray, BG_KERNEL_STROKES * stroke)
         shadow = (bg.astype(np.float32) > (1 + SHADOW_STEP) * bg_narrow).astype(np.uint8)
-        # a shadow is broad: what an opening of three stroke widths removes is a stroke the closing kept
-        k = max(3, int(1.5 * stroke) * 2 + 1)
-        shadow = cv2.morphologyEx(shadow, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-        shadow = _soft_edged(shadow, gray, bg, bg_narrow)
+        if shadow.any():
+            # a shadow is broad: what an opening of three stroke widths removes is a stroke the
+            # closing kept (an opening by a disc, from distances: large discs are slow as kernels)
+            r = max(1.0, 1.5 * stroke)
+            inner = (cv2.distanceTransform(shadow, cv2.DIST_L2, 3) > r).astype(np.uint8)
+            shadow = (cv2.distanceTransform(1 - inner, cv2.DIST_L2, 3) <= r).astype(np.uint8) & shadow
+            shadow = _soft_edged(shadow, gray, bg, bg_narrow)
         if shadow.any():
             # the same threshold: the ink outside the shadow stays as it was
             strength, t, mask = _ink(gray, np.where(shadow > 0, bg_narrow, bg), t)
@@ -172,9 +178,8 @@ def _stroke_width(mask: np.ndarray) -> float:
     """The width of the thinner strokes in an ink mask: twice the lower quartile of the distance to
     the paper along their ridges. A quartile, because the blob a shadow made of the ink has a long
     ridge of every width from zero to its own."""
-    dist = cv2.distanceTransform(np.pad(mask, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
-    ridge = (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8))) & (mask > 0)
-    return float(2.0 * np.percentile(dist[ridge], 25)) if ridge.any() else 0.0
+    ridge = ridge_distances(mask)
+    return float(2.0 * np.percentile(ridge, 25)) if ridge.size else 0.0
 
 
 def _threshold(strength: np.ndarray) -> float:

@@ -23,15 +23,21 @@ MIN_STROKE, MAX_STROKE = 1.5, 4.0
 PRESHRINK = 112
 
 
+def ridge_distances(ink: np.ndarray) -> np.ndarray:
+    """The distance to the background at the ridge of the strokes (the pixels that are local
+    maxima of the distance): half the stroke width, all along the strokes."""
+    mask = (ink > 0).astype(np.uint8)
+    dist = cv2.distanceTransform(np.pad(mask, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    return dist[(dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8))) & (mask > 0)]
+
+
 def stroke_width(ink: np.ndarray) -> float:
     """Mean stroke width of a binary mask in pixels: twice the mean distance to the background
-    measured along the stroke's ridge (the pixels that are local maxima of the distance)."""
-    mask = (ink > 0).astype(np.uint8)
-    if mask.sum() == 0:
+    along the strokes' ridge."""
+    if not np.any(ink > 0):
         return 0.0
-    dist = cv2.distanceTransform(np.pad(mask, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
-    ridge = (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8))) & (mask > 0)
-    return float(2.0 * dist[ridge].mean()) if ridge.any() else 1.0
+    ridge = ridge_distances(ink)
+    return float(2.0 * ridge.mean()) if ridge.size else 1.0
 
 
 def to_mnist(ink: np.ndarray, fix_stroke: bool = True) -> np.ndarray:
