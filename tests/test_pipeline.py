@@ -491,6 +491,21 @@ def test_not_digits_benchmark_writes_a_number_beside_the_marks(mnist):
     assert nd.number_read("12 7\n3", "7") and not nd.number_read("127", "7")
 
 
+def test_bold_blue_digit_beside_thin_strokes_is_not_a_shadow(mnist):
+    # a number written on shadowed paper, one digit of it a bold blue MNIST 6 much wider than the
+    # other strokes: the closing a few thin strokes wide keeps the 6's core, which looked like a
+    # shadow (soft-edged, darker than around it) and was turned into paper; it dims one colour only
+    nd = _not_digits_module()
+    test = mnist.load("test")
+    rng, nrng = np.random.default_rng([nd.SEED, 0]), np.random.default_rng([nd.SEED, 0, 2])
+    for _ in range(23):  # the benchmark's picture blank_022, with its number
+        pic, _ = nd.blank(rng)
+        pick = nrng.integers(len(test.labels), size=int(nrng.integers(2, 6)))
+        out = nd.write_number(nrng, pic, [test.images[j] for j in pick])
+    assert "".join(str(test.labels[j]) for j in pick) == "63"
+    assert binarizing.binarize(out).mask[558:684, 703:828].sum() > 6000  # the 6 (691 when hollowed)
+
+
 def test_not_digit_pictures_are_reproducible_and_not_the_training_negatives():
     nd = _not_digits_module()
     from mydigits import negatives

@@ -48,6 +48,10 @@ SHADOW_STEP = 0.08
 # its darkening, divided by the steepest brightness gradient along its border, spans at least this
 # many pixels (measured on generated pictures: shadows 9-12, a dress 5, a shirt 1).
 SOFT_EDGE_PX = 8.0
+# ...and a shadow leaves at least this fraction of the light, about equally in every channel
+# (the largest channel's fraction at most SHADOW_TINT times the smallest's).
+SHADOW_LIGHT = 0.3
+SHADOW_TINT = 1.25
 # Contrast is measured relative to the paper's brightness, but never to less than this fraction of
 # the brightest paper in the picture (shadows would otherwise amplify noise into "ink").
 BG_FLOOR = 0.5
@@ -121,7 +125,7 @@ def binarize(pixels: np.ndarray, remove_lines: bool = True) -> Ink:
             r = max(1.0, 1.5 * stroke)
             inner = (cv2.distanceTransform(shadow, cv2.DIST_L2, 3) > r).astype(np.uint8)
             shadow = (cv2.distanceTransform(1 - inner, cv2.DIST_L2, 3) <= r).astype(np.uint8) & shadow
-            shadow = _soft_edged(shadow, gray, bg, bg_narrow)
+            shadow = _soft_edged(shadow, gray, bg, bg_narrow, pixels)
         if shadow.any():
             # the same threshold: the ink outside the shadow stays as it was
             strength, t, mask = _ink(gray, np.where(shadow > 0, bg_narrow, bg), t)
@@ -133,10 +137,14 @@ def binarize(pixels: np.ndarray, remove_lines: bool = True) -> Ink:
     return Ink(soft.astype(np.float32), mask, lines, light, float(t))
 
 
-def _soft_edged(shadow: np.ndarray, gray: np.ndarray, bg: np.ndarray, bg_narrow: np.ndarray) -> np.ndarray:
-    """The regions of ``shadow`` (uint8 mask) whose border is soft: their mean darkening divided by
-    the steepest brightness gradient along their border (its 90th percentile, per pixel) is at
-    least SOFT_EDGE_PX. A shadow that half covers a garment keeps the garment's sharp edge."""
+def _soft_edged(shadow: np.ndarray, gray: np.ndarray, bg: np.ndarray, bg_narrow: np.ndarray,
+                pixels: np.ndarray) -> np.ndarray:
+    """The regions of ``shadow`` (uint8 mask) that look like shadows: their border is soft (their
+    mean darkening divided by the steepest brightness gradient along it, its 90th percentile per
+    pixel, is at least SOFT_EDGE_PX; a shadow that half covers a garment keeps the garment's sharp
+    edge), and they dim what borders them the way less light does: every colour channel by about
+    the same factor, to no less than SHADOW_LIGHT of it (coloured ink, a garment, the core of a
+    bold stroke the narrow closing kept do not)."""
     n, lab = cv2.connectedComponents(shadow, connectivity=8)
     if n <= 1:
         return shadow
@@ -155,6 +163,14 @@ def _soft_edged(shadow: np.ndarray, gray: np.ndarray, bg: np.ndarray, bg_narrow:
     has = count > 0
     steep[has] = rg[first[has] + (0.9 * (count[has] - 1)).astype(np.int64)]
     soft = has & (step >= SOFT_EDGE_PX * np.maximum(steep, 1e-3))
+    px = pixels.reshape(pixels.shape[0], pixels.shape[1], -1).astype(np.float32)
+    inside = np.stack([np.bincount(lab.ravel(), px[..., c].ravel(), n) for c in range(px.shape[2])], 1)
+    inside /= np.maximum(np.bincount(lab.ravel(), None, n), 1)[:, None]
+    around = np.stack([np.bincount(ring_lab[ring], px[..., c][ring], n) for c in range(px.shape[2])], 1)
+    around /= np.maximum(count, 1)[:, None]
+    light = inside / np.maximum(around, 1.0)
+    soft &= (light.min(1) >= SHADOW_LIGHT) & (light.max(1) <= 1 - SHADOW_STEP / 2) & \
+        (light.max(1) <= SHADOW_TINT * light.min(1))
     soft[0] = False
     return soft[lab].astype(np.uint8)
 
