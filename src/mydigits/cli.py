@@ -21,7 +21,8 @@ def _train(args: argparse.Namespace) -> int:
     from mydigits import modelio, paths, training
 
     result = training.train(args.arch, args.epochs, args.data_dir, args.threads, args.seed, progress=not args.quiet,
-                            init=args.init, lr=args.lr, letters=args.letters, distill=args.distill)
+                            init=args.init, lr=args.lr, letters=args.letters, distill=args.distill,
+                            teachers=args.teacher)
     out = Path(args.out) if args.out else paths.home() / "trained" / args.arch
     path = modelio.save(result.model, out, result.meta)
     acc = result.meta["mnist_test_accuracy"]
@@ -140,8 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"mydigits {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    t = sub.add_parser("train", help="train a model on MNIST")
-    t.add_argument("--arch", default="net", choices=["softmax", "mlp", "cnn2", "fast", "net"])
+    t = sub.add_parser("train", help="train a model on MNIST (net: also on handwriting fonts and doodles)")
+    t.add_argument("--arch", default="net", choices=["softmax", "mlp", "cnn2", "fast", "net", "net-v1"])
     t.add_argument("--epochs", type=int, default=None, help="default: the architecture's recipe")
     t.add_argument("--out", help="model path without extension (default: MYDIGITS_HOME/trained/ARCH)")
     t.add_argument("--threads", type=int, default=None)
@@ -151,9 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--letters", type=int, default=None, metavar="N",
                    help="add N generated letters and word fragments as 'not a digit' (default: the recipe's)")
     t.add_argument("--distill", type=float, default=None, metavar="W",
-                   help="with --init: keep the starting model's outputs on the digits, with weight W")
+                   help="with --init: keep the starting model's outputs on the digits, with weight W; "
+                        "with --teacher: learn the teachers' answers with weight W (default 1)")
+    t.add_argument("--teacher", metavar="MODEL", action="append", default=None,
+                   help="also learn from this trained model's answers (repeat for an ensemble)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--data-dir", default=None, help="MNIST cache folder")
+    t.add_argument("--data-dir", default=None, help="training-data cache folder (MNIST, fonts, doodles)")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_train)
 

@@ -77,7 +77,7 @@ def load(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]:
         raise MydigitsError(f"{mpath}: model metadata is not valid JSON ({exc})") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("arch"), str):
         raise MydigitsError(f"{mpath}: model metadata has no architecture name")
-    arch = meta["arch"]
+    arch = meta["arch"] = _current_name(meta)
     if arch not in models.ARCHITECTURES:
         raise MydigitsError(f"{mpath}: unknown architecture {arch[:40]!r}")
     if meta.get("preprocessing_version") != PREPROCESSING_VERSION:
@@ -115,6 +115,14 @@ def load(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]:
     model.load_state_dict(tensors)
     model.eval()
     return model, meta
+
+
+def _current_name(meta: dict[str, Any]) -> str:
+    """The architecture's name today: models saved as ``net`` with 11 classes, before ``net``
+    gained its "digits touching" output, are ``net-v1``."""
+    if meta["arch"] == "net" and meta.get("classes") == 11:
+        return "net-v1"
+    return meta["arch"]
 
 
 def default_model_path() -> Path:
@@ -203,13 +211,24 @@ class Classifier:
 
     @property
     def has_reject_class(self) -> bool:
-        return models.n_classes(self.model) == 11
+        return models.n_classes(self.model) >= 11
+
+    @property
+    def knows_touching(self) -> bool:
+        """The model has a "digits touching" output besides "not a digit"."""
+        return models.n_classes(self.model) >= 12
 
     def predict_proba(self, crops: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """``crops`` float (N, 28, 28) in [0, 1] -> (N, 11) probabilities: ten digits, then
-        "not a digit" (always 0 for models without that class). Temperature-scaled."""
+        "not one digit" (not a digit, or digits touching; always 0 for models without those
+        outputs). Temperature-scaled."""
+        return self.predict(crops, batch_size)[0]
+
+    def predict(self, crops: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """``crops`` -> (the (N, 11) probabilities of :meth:`predict_proba`, and (N,) the share of
+        "not one digit" that is "digits touching": 0 where the model has no such output)."""
         crops = np.asarray(crops, dtype=np.float32)
-        out = np.zeros((len(crops), 11), np.float32)
+        out = np.zeros((len(crops), 12), np.float32)
         with torch.inference_mode():
             for i in range(0, len(crops), batch_size):
                 x = torch.from_numpy(crops[i : i + batch_size]).unsqueeze(1).to(self.dtype)
@@ -217,4 +236,6 @@ class Classifier:
                 logits = self._compute(x).float() / self.temperature
                 p = torch.softmax(logits, 1).numpy()
                 out[i : i + len(p), : p.shape[1]] = p
-        return out
+        rest = out[:, 10] + out[:, 11]
+        touching = np.divide(out[:, 11], rest, out=np.zeros_like(rest), where=rest > 0)
+        return np.concatenate([out[:, :10], rest[:, None]], 1), touching

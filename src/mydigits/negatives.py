@@ -1,17 +1,20 @@
-"""Generated "not a digit" examples for the model's 11th class.
+"""Generated examples for the model's "not a digit" and "digits touching" outputs.
 
 A softmax over ten digits has no way to say "none of these": a blank canvas or a horse comes out as
-"5, 99%". So the default model learns an explicit 11th class from things that are not single digits
-and that a reader really meets: blank or speckled crops, scribbles, letters and symbols, blobs,
-textures, ruled-line fragments, and two digits stuck together (which tells the reader to split).
-Every example goes through the same ``to_mnist`` normalization as real crops.
+"5, 99%". So the default model learns an explicit "not a digit" from things a reader really meets
+that are not digits: blank or speckled crops, scribbles, letters and symbols, blobs, textures,
+ruled-line fragments (here), doodles (:mod:`mydigits.doodles`). Two or three digits stuck together
+are none of the ten digits either, but they are to be cut apart, not dropped, so they have an
+output of their own. Every example goes through the same ``to_mnist`` normalization as real crops.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+from PIL import ImageFont
 
+from mydigits.fonts import handwrite
 from mydigits.normalizing import to_mnist
 
 # Letters and symbols that do not look like any digit in some hand (no O, o, l, I, S, s, Z, z, B,
@@ -27,15 +30,10 @@ _FONTS = (
 )
 
 
-def make_negatives(n: int, seed: int = 0, digits: np.ndarray | None = None) -> np.ndarray:
-    """Make ``n`` normalized non-digit images, float32 (n, 28, 28) in [0, 1].
-
-    ``digits`` (uint8 MNIST images) enables the "two digits touching" kind.
-    """
+def make_negatives(n: int, seed: int = 0) -> np.ndarray:
+    """Make ``n`` normalized non-digit images, float32 (n, 28, 28) in [0, 1]."""
     rng = np.random.default_rng(seed)
     kinds = [_blank, _scribble, _glyph, _blob, _texture, _lines]
-    if digits is not None:
-        kinds.append(lambda r: _pair(r, digits))
     out = np.zeros((n, 28, 28), np.float32)
     for i in range(n):
         kind = kinds[rng.integers(len(kinds))]
@@ -50,17 +48,67 @@ LETTERS = "CEFHKMNPRUVWXacdefhkmnpruvwx"
 LETTER_FONTS = _FONTS[:4] + _FONTS[5:]
 
 
-def make_letters(n: int, seed: int = 0) -> np.ndarray:
+def make_letters(n: int, seed: int = 0, fonts: list[ImageFont.FreeTypeFont] | None = None) -> np.ndarray:
     """Make ``n`` normalized crops of one to three handwritten-like letters, float32 (n, 28, 28).
 
     A photo's letters reach the classifier one by one when they stand apart and as a word fragment
     when they touch, so both are drawn: letters touching or overlapping a little, each with its own
-    size, slant and baseline, the whole warped a little as a hand would.
+    size, slant and baseline, the whole warped a little as a hand would. With handwriting ``fonts``
+    (:mod:`mydigits.fonts`) four in five are drawn in those, the rest in OpenCV's stroke fonts.
     """
     rng = np.random.default_rng(seed)
     out = np.zeros((n, 28, 28), np.float32)
     for i in range(n):
-        out[i] = to_mnist(_letters(rng))
+        if fonts and rng.random() < 0.8:
+            text = "".join(LETTERS[rng.integers(len(LETTERS))] for _ in range(int(rng.choice([1, 1, 2, 3]))))
+            out[i] = to_mnist(handwrite(text, fonts[int(rng.integers(len(fonts)))], rng))
+        else:
+            out[i] = to_mnist(_letters(rng))
+    return out
+
+
+def make_touching(n: int, digits: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Make ``n`` normalized crops of two (one in five: three) MNIST ``digits`` (uint8) written
+    so close that their ink joins, float32 (n, 28, 28): what the reader must cut apart."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, 28, 28), np.float32)
+    for i in range(n):
+        glyphs = [_ink_box(digits[rng.integers(len(digits))], rng) for _ in range(3 if rng.random() < 0.2 else 2)]
+        joined = glyphs[0]
+        for g in glyphs[1:]:
+            # pushed up to 3 pixels into each other, never so far that a narrow 1 disappears
+            joined = _join(joined, g, min(int(rng.integers(0, 4)), g.shape[1] // 4, joined.shape[1] // 4))
+        out[i] = to_mnist(joined)
+    return out
+
+
+def _ink_box(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One digit cut to its ink, a little bigger or smaller, higher or lower than its neighbour
+    (a hand's digits differ by that much), on a canvas 40 pixels high."""
+    ys, xs = np.nonzero(digit > 40)
+    g = digit[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    h = int(np.clip(round(28 * rng.uniform(0.85, 1.1)), 10, 32))
+    g = cv2.resize(g, (max(2, round(g.shape[1] * h / g.shape[0])), h), interpolation=cv2.INTER_LINEAR)
+    top = int(np.clip(round(6 + rng.normal(0, 1.5)), 0, 40 - h))
+    out = np.zeros((40, g.shape[1]), np.uint8)
+    out[top : top + h] = g
+    return out
+
+
+def _join(a: np.ndarray, b: np.ndarray, extra: int) -> np.ndarray:
+    """``b`` set right of ``a`` (both 40 pixels high) just close enough that their ink meets on
+    some row, then ``extra`` pixels closer."""
+    rows = np.nonzero((a > 100).any(1) & (b > 100).any(1))[0]
+    if len(rows) == 0:  # no row where both have ink: side by side, overlapping a little
+        gap = -2
+    else:
+        right = np.array([np.nonzero(a[r] > 100)[0].max() for r in rows])  # a's last ink per row
+        left = np.array([np.nonzero(b[r] > 100)[0].min() for r in rows])  # b's first ink per row
+        gap = int((a.shape[1] - 1 - right + left).min())  # the columns between them at the closest row
+    shift = max(1, a.shape[1] - gap - 1 - extra)  # where b's column 0 goes
+    out = np.zeros((40, max(a.shape[1], shift + b.shape[1])), np.uint8)
+    out[:, : a.shape[1]] = a
+    np.maximum(out[:, shift : shift + b.shape[1]], b, out=out[:, shift : shift + b.shape[1]])
     return out
 
 
@@ -157,14 +205,4 @@ def _lines(rng: np.random.Generator) -> np.ndarray:
             cv2.line(c, (x, 0), (x, h), 255, thick)
     if c.max() == 0:
         cv2.rectangle(c, (5, 5), (w - 5, h - 5), 255, thick)
-    return c
-
-
-def _pair(rng: np.random.Generator, digits: np.ndarray) -> np.ndarray:
-    a = digits[rng.integers(len(digits))]
-    b = digits[rng.integers(len(digits))]
-    overlap = int(rng.integers(4, 10))
-    c = np.zeros((28, 56 - overlap), np.uint8)
-    c[:, :28] = a
-    c[:, 28 - overlap :] = np.maximum(c[:, 28 - overlap :], b)
     return c

@@ -1,4 +1,4 @@
-"""Where mydigits keeps its files: the MNIST cache and the store of taught models.
+"""Where mydigits keeps its files: the training-data cache and the store of taught models.
 
 Everything lives under one home folder so a user can find, back up or delete it in one place:
 ``$MYDIGITS_HOME`` if set, else the platform's user data folder.
@@ -19,8 +19,9 @@ def home() -> Path:
 
 
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
-    """The MNIST cache: ``--data-dir`` if given, else ``$MYDIGITS_DATA``, else
-    ``$MYDIGITS_HOME/data``, else the user cache folder."""
+    """The training-data cache (MNIST's files, and the ``fonts`` and ``quickdraw`` folders):
+    ``--data-dir`` if given, else ``$MYDIGITS_DATA``, else ``$MYDIGITS_HOME/data``, else the user
+    cache folder."""
     if override is not None:
         return Path(override).expanduser()
     if os.environ.get("MYDIGITS_DATA"):

@@ -6,9 +6,9 @@ everything else in a few steps ("catastrophic forgetting"), so every batch mixes
 * the user's samples (a third of each batch), oversampled and strongly augmented so that a
   handful of images stand for the many ways the user writes each digit, with samples taught earlier
   (kept in the store with their model) replayed beside the new ones;
-* replayed MNIST training digits (the rest), plus generated "not a digit" examples when the
-  model has that 11th class so that it stays alive, with a distillation term that keeps the model's
-  outputs on them close to the base model's.
+* replayed MNIST training digits (the rest), plus generated "not a digit" and "digits touching"
+  examples when the model has those outputs so that they stay alive, with a distillation term that
+  keeps the model's outputs on them close to the base model's.
 
 The learning rate is low and batch-norm statistics are frozen (a third of a batch made of one writer's
 digits would otherwise drag them away from MNIST's). Teaching again starts from the active model and
@@ -41,7 +41,7 @@ from torch import nn
 from mydigits import labelling, loading, modelio, models, store
 from mydigits.augment import Augment, augment_batch
 from mydigits.errors import MydigitsError
-from mydigits.training import distillation_loss
+from mydigits.training import distillation_loss, soft_targets
 
 
 @dataclass(frozen=True)
@@ -364,7 +364,7 @@ def fine_tune(
     progress: Callable[[str], None] | None = None,
 ) -> tuple[nn.Module, list[dict[str, float]]]:
     """Fine-tune a copy of ``base`` on the user's samples (new, and earlier ones replayed) mixed
-    with the replay set (MNIST digits and, for 11-class models, negatives). Returns the model (eval
+    with the replay set (MNIST digits and, for models that can say "not a digit", negatives). Returns the model (eval
     mode) and one row of figures per epoch."""
     gen = torch.Generator().manual_seed(settings.seed)
     torch.manual_seed(settings.seed)
@@ -418,7 +418,7 @@ def fine_tune(
             logits = model(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=settings.label_smoothing)
             if settings.distill > 0 and n_replay:
-                kd = distillation_loss(logits[n_user:], teacher, xb[n_user:], t_kd)
+                kd = distillation_loss(logits[n_user:], soft_targets([teacher], xb[n_user:], t_kd), t_kd)
                 loss = loss + settings.distill * kd * (n_replay / settings.batch_size)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -449,10 +449,10 @@ def fine_tune(
 def _replay_set(
     model: nn.Module, settings: Settings, data_dir: str | Path | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, Any, Any]:
-    """MNIST training digits (and negatives for an 11-class model) to replay; also the MNIST test
-    set and the calibration digits."""
+    """MNIST training digits (and examples of "not a digit" and "digits touching" for models with
+    those outputs) to replay; also the MNIST test set and the calibration digits."""
     from mydigits.mnist import MNIST
-    from mydigits.negatives import make_negatives
+    from mydigits.negatives import make_negatives, make_touching
     from mydigits.training import to_tensor
 
     data = MNIST(data_dir, progress=False)
@@ -462,14 +462,20 @@ def _replay_set(
     pick = rng.choice(usable, size=min(settings.replay_pool, usable), replace=False)
     x = to_tensor(train.images[pick])
     y = torch.from_numpy(train.labels[pick].astype(np.int64))
-    if models.n_classes(model) == 11 and settings.negatives > 0:
-        n_neg = settings.negatives
+    classes = models.n_classes(model)
+    if classes >= 11 and settings.negatives > 0:
+        n_touch = settings.negatives // 7
+        n_neg = settings.negatives - n_touch
         # as many negatives as a share of the replay half: repeat them rather than make more
-        neg = to_tensor(make_negatives(n_neg, seed=settings.seed + 1, digits=train.images[:usable]))
+        neg = to_tensor(np.concatenate([make_negatives(n_neg, seed=settings.seed + 1),
+                                        make_touching(n_touch, train.images[:usable], seed=settings.seed + 1)]))
+        labels = torch.cat([torch.full((n_neg,), models.NOT_A_DIGIT, dtype=torch.long),
+                            torch.full((n_touch,), models.TOUCHING if classes == 12 else models.NOT_A_DIGIT,
+                                       dtype=torch.long)])
         share = settings.negative_share
-        reps = max(1, round(share * len(x) / (1 - share) / n_neg))
+        reps = max(1, round(share * len(x) / (1 - share) / len(neg)))
         x = torch.cat([x, neg.repeat(reps, 1, 1, 1)])
-        y = torch.cat([y, torch.full((n_neg * reps,), models.NOT_A_DIGIT, dtype=torch.long)])
+        y = torch.cat([y, labels.repeat(reps)])
     calib = (train.images[usable:], train.labels[usable:])
     return x, y, test, calib
 
