@@ -369,6 +369,20 @@ def test_ones_beside_marks_that_are_not_digits_are_strokes():
     assert segmenting.lone_ones(number, marks=3) == (number, [])
 
 
+def test_a_row_of_five_ones_is_hatching_but_a_number_with_ones_stays():
+    def read_as(x, digit):
+        c = _cand(x, 100)
+        c.probs = np.eye(11, dtype=np.float32)[digit]
+        return c
+
+    hatching = [read_as(100 + 30 * i, 1) for i in range(6)]
+    year = [read_as(400, 2), *(read_as(430 + 30 * i, 1) for i in range(2)), read_as(490, 9)]
+    kept, dropped = segmenting.stroke_rows(hatching + year, 40)
+    assert kept == year and dropped == hatching
+    four = [read_as(100 + 30 * i, 1) for i in range(4)] + [read_as(220, 0)]  # 11110, a binary number
+    assert segmenting.stroke_rows(four, 40) == (four, [])
+
+
 def _stroke_crop(lean_deg: float) -> np.ndarray:
     crop = np.zeros((28, 28), np.float32)
     dx = 9 * np.tan(np.radians(lean_deg))

@@ -58,6 +58,10 @@ OPPOSED_RADIUS = 5.0
 OPPOSED_LEAN = 20.0
 # The reason given for 1s dropped by :func:`lone_ones`.
 ONES_AMONG_MARKS = "a stroke among marks that are not digits"
+# This many 1s side by side in a line, and more, are hatching, stripes, a fence or a tally: a
+# number with five 1s in a row is rarer than any of those.
+STROKE_RUN = 5
+STROKE_ROW = "a row of strokes (hatching, stripes, a tally)"
 NUMBER_GAP = 1.0  # a horizontal gap wider than this separates two numbers
 MIN_CLOSE_GAP = 0.6  # ...and, in a line whose gaps form two clear groups, the larger group from this
 MIN_GROUP_JUMP = 0.25  # ...when it is at least this much wider than the smaller
@@ -82,6 +86,7 @@ class Candidate:
     crop: np.ndarray | None = None
     probs: np.ndarray | None = None
     model_probs: np.ndarray | None = None  # the model's own, before the picture's prior (reading)
+    touching: float = 0.0  # of "not one digit", the share the model calls "digits touching"
 
     @property
     def cx(self) -> float:
@@ -259,6 +264,23 @@ def lone_ones(digits: list[Candidate], marks: int) -> tuple[list[Candidate], lis
     if marks > 0 and digits and all(int(np.argmax(c.probs[:10])) == 1 for c in digits):
         return [], digits
     return digits, []
+
+
+def stroke_rows(digits: list[Candidate], ref: float) -> tuple[list[Candidate], list[Candidate]]:
+    """(kept, dropped): runs of at least STROKE_RUN 1s next to each other in a line of the
+    picture (other digits before or after them stay). Each digit needs its ``probs``."""
+    dropped: list[Candidate] = []
+    for line in group_lines(list(digits), ref):
+        run: list[Candidate] = []
+        for c in [*line, None]:
+            if c is not None and int(np.argmax(c.probs[:10])) == 1:
+                run.append(c)
+                continue
+            if len(run) >= STROKE_RUN:
+                dropped += run
+            run = []
+    gone = {id(c) for c in dropped}
+    return [c for c in digits if id(c) not in gone], dropped
 
 
 def _merge_pieces(cands: list[Candidate], ref: float) -> list[Candidate]:
