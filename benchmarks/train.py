@@ -6,7 +6,8 @@ Trains the seed baselines (softmax, mlp, cnn2) and the fastest recipe (``fast``)
 the same recipes ``mydigits train`` uses, scores them on the MNIST test set, and measures the
 classifier's inference speed (batches of 28x28 crops, and batch-1 latency) in the precision the
 reader uses (``modelio.inference_dtype``). The shipped default model is scored as committed, in that
-precision and in float32 beside it; ``--retrain-net`` also retrains it (about 40 minutes on 2 cores).
+precision and in float32 beside it; ``--retrain-net`` also trains one run of its recipe (about 45
+minutes on 2 cores; the shipped model also learned from two such runs, see the README).
 """
 
 from __future__ import annotations

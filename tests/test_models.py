@@ -109,7 +109,8 @@ def test_shipped_default_model_loads_and_is_small() -> None:
     assert weights.stat().st_size <= 5 * 1024 * 1024
     model, meta = modelio.load(path)
     assert meta["mnist_test_accuracy"] >= 0.99
-    assert models.n_classes(model) == 11
+    assert models.n_classes(model) == 12  # ten digits, "not a digit", "digits touching"
+    assert modelio.Classifier.load().knows_touching
 
 
 def test_reading_model_has_batch_norm_folded_and_gives_the_same_answers(mnist, monkeypatch) -> None:
@@ -123,7 +124,9 @@ def test_reading_model_has_batch_norm_folded_and_gives_the_same_answers(mnist, m
     labels = mnist.load("test").labels[:500]
     with torch.inference_mode():
         logits = model(torch.from_numpy(digits).unsqueeze(1)) / clf.temperature
-    want = torch.softmax(logits, 1).numpy()
+    raw = torch.softmax(logits, 1).numpy()
+    # the reader's view: ten digits, then "not one digit" (not a digit + digits touching)
+    want = np.concatenate([raw[:, :10], raw[:, 10:].sum(1, keepdims=True)], 1)
     got = clf.predict_proba(digits)
     assert np.abs(got - want).max() < 1e-4
     assert (got[:, :10].argmax(1) == labels).mean() > 0.98
