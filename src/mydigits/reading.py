@@ -211,8 +211,8 @@ class Reader:
     def _may_be_several(self, c: segmenting.Candidate) -> bool:
         """Worth cutting apart: the model finds "digits touching" at least as likely as any one
         digit, or the mark is wide (two digits the model did not see as such) and no sure digit.
-        A mark it calls "not a digit" stays whole, or a flower gives an 8 and a 3 and a "u" two
-        1s; so does one digit, or an open 0 gives a 1 and a 7. A model without the touching
+        Otherwise a mark it calls "not a digit" stays whole, or a flower gives an 8 and a 3 and a
+        "u" two 1s; so does one digit, or an open 0 gives a 1 and a 7. A model without the touching
         output cannot tell: every mark is tried, as the splitter's own rules allow."""
         if not self.classifier.knows_touching:
             return True
