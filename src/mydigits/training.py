@@ -255,11 +255,12 @@ def train(
     if recipe.distill > 0 and init is None and not teachers:
         raise MydigitsError("distillation needs a model to start from (--init) or teachers (--teacher)")
     teacher_models, teacher_meta = [], []
+    outputs = models.n_classes(models.build(arch)) if teachers else 0
     for path in teachers or []:
         m, meta = modelio.load(path)
-        if models.n_classes(m) != models.n_classes(models.build(arch)):
+        if models.n_classes(m) != outputs:
             raise MydigitsError(f"{path}: a teacher needs the same outputs as {arch!r} "
-                                f"({models.n_classes(m)}, not {models.n_classes(models.build(arch))})")
+                                f"({models.n_classes(m)}, not {outputs})")
         teacher_models.append(modelio.for_inference(m).to(memory_format=torch.channels_last))
         teacher_meta.append({k: meta.get(k) for k in ("command", "date", "weights_sha256", "mnist_test_accuracy")})
     parent = None
