@@ -9,8 +9,10 @@ Whitespace is ignored when scoring. Per kind it prints:
 * time per picture.
 
 Optionally (``--tesseract``) the same for Tesseract in digits-only mode, if it is installed.
+``--turn 90`` (or 180, 270) reads every picture turned by that many degrees anticlockwise, as if
+photographed with the page on its side: the reader has to find the way up itself.
 
-    python benchmarks/realworld.py [/path/to/realworld] [--model M] [--json] [--failures]
+    python benchmarks/realworld.py [/path/to/realworld] [--model M] [--json] [--failures] [--turn D]
 
 The folder defaults to ``../shared/realworld`` beside the project.
 """
@@ -27,6 +29,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
+from mydigits import loading
 from mydigits.errors import MydigitsError
 from mydigits.reading import Reader
 
@@ -90,7 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.add_argument("--failures", action="store_true", help="list every picture read wrong")
     p.add_argument("--tesseract", action="store_true", help="also score tesseract if installed")
+    p.add_argument("--turn", type=int, default=0, choices=(0, 90, 180, 270),
+                   help="read every picture turned by this many degrees anticlockwise")
     args = p.parse_args(argv)
+    if args.turn and args.tesseract:
+        p.error("--turn reads turned pictures with the reader only; leave out --tesseract")
 
     folder = Path(args.folder)
     labels = folder / "labels.csv"
@@ -105,7 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         t = time.perf_counter()
         try:
-            text = reader.read(folder / r["file"], name=r["file"]).text
+            if args.turn:
+                turned = np.rot90(loading.load_image(folder / r["file"]), args.turn // 90)
+                text = reader.read(np.ascontiguousarray(turned), name=r["file"]).text
+            else:
+                text = reader.read(folder / r["file"], name=r["file"]).text
         except MydigitsError as exc:
             text = ""
             print(f"realworld: {exc}", file=sys.stderr)
@@ -113,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         predictions[r["file"]] = text
         if squash(text) != squash(r["label"]):
             failures.append((r["file"], r["label"], text.replace("\n", " / ")))
-    report = {"model": str(args.model or "default"), "reader": score(rows, predictions, seconds)}
+    report = {"model": str(args.model or "default"), "turn": args.turn,
+              "reader": score(rows, predictions, seconds)}
 
     if args.tesseract:
         if shutil.which("tesseract") is None:

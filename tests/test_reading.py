@@ -148,9 +148,6 @@ def test_slightly_rotated_sheet(reader, glyphs):
     assert reader.read(img).text == "2468\n1357"
 
 
-@pytest.mark.xfail(reason="known regression of the 2026-12-04 model: it calls digits lying on their side "
-                   "'not a digit', and a picture with no digit is not tried turned (see Reader._looks_turned)",
-                   strict=True)
 def test_page_turned_sideways(reader, glyphs):
     img = compose(glyphs, ["20573"], size=(700, 160), height=80)
     result = reader.read(np.ascontiguousarray(np.rot90(img, 1)))

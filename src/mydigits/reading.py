@@ -46,6 +46,10 @@ MIN_DIGIT_PX = 40
 ROTATE_BELOW = 0.5
 # ...and take a turned reading only if it scores this much better (6 and 9 read either way up).
 ROTATE_MARGIN = 0.15
+# A picture in which the model found no digit is tried turned only if at least this many marks
+# stand like a number on its side, and the turned reading is taken only if it finds at least this
+# many digits, more than it rejects (a single mark on its side is as likely a letter as a digit).
+SIDEWAYS_MARKS = 3
 # A model's probabilities hold for pictures in which marks are "not one digit" as often as in its
 # training; a picture says how many are there (see picture_prior). A model records that share in
 # its metadata ("not_a_digit_share"); for one that does not (net-v1, trained on 22% negatives
@@ -249,15 +253,16 @@ class Reader:
         seg, digits_c, not_digits = self._recognize(ink)
         turn = 0
         timings["segment_classify"] = _ms(t)
-        if self._looks_turned(digits_c, seg.digit_height):
+        if self._looks_turned(digits_c, not_digits, seg.digit_height):
             t = time.perf_counter()
             # the most plausible of the three turns, if it beats the picture as given by the margin
             # (each against the picture as given: a wrong turn that beats it must not raise the bar
             # for the right one)
-            upright = self._orientation_score(digits_c)
+            upright = self._orientation_score(digits_c, not_digits)
             turns = [(k, self._recognize(_rotate_ink(ink, k))) for k in (1, 3, 2)]
-            k, best = max(turns, key=lambda kr: self._orientation_score(kr[1][1]))
-            if self._orientation_score(best[1]) > upright + ROTATE_MARGIN:
+            k, best = max(turns, key=lambda kr: self._orientation_score(kr[1][1], kr[1][2]))
+            if self._orientation_score(best[1], best[2]) > upright + ROTATE_MARGIN and (
+                    digits_c or len(best[1]) >= SIDEWAYS_MARKS and len(best[1]) > len(best[2])):
                 turn = k
                 seg, digits_c, not_digits = best
             timings["orientation"] = _ms(t)
@@ -268,26 +273,31 @@ class Reader:
         result.timings_ms = timings
         return result
 
-    def _looks_turned(self, digits_c: list, ref: float) -> bool:
+    def _looks_turned(self, digits_c: list, not_digits: list, ref: float) -> bool:
         """Worth trying the picture turned: digits wider than tall, "lines" of one or two digits
         stacked in a column (a number photographed sideways), or the model unsure about most.
-        A picture with no digit at all is not tried: turned, a page of letters or a drawing
-        reads as digits far more often than a page of digits lies on its side (measured on
-        2026-12-04: letter pictures 100% -> 36% rejected)."""
+        A picture with no digit at all is tried only when its marks stand like a number on its
+        side, one per line and wider than tall: the model calls a digit on its side "not a
+        digit", and turned, a page of letters or a drawing reads as digits far more often than
+        a page of digits lies on its side (tried for every such picture on 2026-12-04: letter
+        pictures 100% -> 36% rejected)."""
         if not digits_c:
-            return False
+            return _stand_sideways(not_digits, ref)
         aspect = float(np.median([c.box[2] / max(1, c.box[3]) for c in digits_c]))
         sure = sum(self._score(_model_probs(c)[None])[0] >= NOT_SURE for c in digits_c)
         lines = segmenting.group_lines(list(digits_c), ref)
         column = len(lines) >= 3 and float(np.median([len(ln) for ln in lines])) <= 2
         return aspect > 1.0 or column or sure < ROTATE_BELOW * len(digits_c)
 
-    def _orientation_score(self, digits_c: list) -> float:
+    def _orientation_score(self, digits_c: list, not_digits: list) -> float:
         """How plausible a reading is: the model's mean confidence (before the picture's prior,
-        which lifts every digit of a page of digits, upside down too), digits taller than wide."""
+        which lifts every digit of a page of digits, upside down too) over all the marks, those
+        it calls "not a digit" counting 0 (on its side, most of a number is refused and a 0 or
+        an 8 may still be read, surely), digits taller than wide."""
         if not digits_c:
             return 0.0
-        conf = float(np.mean([self._score(_model_probs(c)[None])[0] for c in digits_c]))
+        conf = sum(float(self._score(_model_probs(c)[None])[0]) for c in digits_c)
+        conf /= len(digits_c) + len(not_digits)
         aspect = float(np.median([c.box[2] / max(1, c.box[3]) for c in digits_c]))
         return conf - 0.5 * max(0.0, aspect - 0.9)
 
@@ -418,6 +428,16 @@ def picture_prior(probs: np.ndarray, neutral: float = NEUTRAL_NOT_DIGIT_SHARE,
             break
         share = new
     return q.astype(np.float32)
+
+
+def _stand_sideways(marks: list, ref: float) -> bool:
+    """Marks that stand like a number lying on its side: at least ``SIDEWAYS_MARKS`` of them,
+    wider than tall, each alone on its line."""
+    if len(marks) < SIDEWAYS_MARKS:
+        return False
+    aspect = float(np.median([c.box[2] / max(1, c.box[3]) for c in marks]))
+    lines = segmenting.group_lines(list(marks), ref)
+    return aspect > 1.0 and len(lines) == len(marks)
 
 
 def _model_probs(c: segmenting.Candidate) -> np.ndarray:
