@@ -7,7 +7,8 @@ the same recipes ``mydigits train`` uses, scores them on the MNIST test set, and
 classifier's inference speed (batches of 28x28 crops, and batch-1 latency) in the precision the
 reader uses (``modelio.inference_dtype``). The shipped default model is scored as committed, in that
 precision and in float32 beside it; ``--retrain-net`` also trains one run of its recipe (about 45
-minutes on 2 cores; the shipped model also learned from two such runs, see the README).
+minutes on 2 cores; the shipped model also learned from such runs, see the README). ``--compare M``
+scores another saved model (say the previous default) the same way, beside it.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--retrain-net", action="store_true")
     ap.add_argument("--archs", default="softmax,mlp,cnn2,fast")
+    ap.add_argument("--compare", action="append", default=[], metavar="MODEL",
+                    help="also score this saved model as committed (repeatable)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     data = MNIST(progress=not args.json)
@@ -74,18 +77,20 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
     shipped = paths.shipped_weights_dir() / modelio.DEFAULT_NAME
     loaded = modelio.Classifier.load(shipped)
-    # as the reader runs it (bfloat16 where the CPU computes it), and in float32 beside it
-    for dtype in dict.fromkeys([loaded.dtype, torch.float32]):
-        clf = modelio.Classifier(loaded.model, loaded.meta, loaded.temperature, dtype)
-        probs = clf.predict_proba(test.images.astype(np.float32) / 255.0)
-        rows.append({
-            "model": f"net (shipped, {str(dtype).removeprefix('torch.')})",
-            "epochs": len(clf.meta.get("history", [])) or clf.meta.get("recipe", {}).get("epochs"),
-            "mnist_test_accuracy": float((probs[:, :10].argmax(1) == test.labels).mean()),
-            "train_seconds": clf.meta.get("train_seconds"),
-            "wall_seconds_incl_data_and_eval": None,
-            **inference_speed(clf, test.images),
-        })
+    for label, path in [("net (shipped)", shipped)] + [(m, m) for m in args.compare]:
+        saved = loaded if path == shipped else modelio.Classifier.load(path)
+        # as the reader runs it (bfloat16 where the CPU computes it), and in float32 beside it
+        for dtype in dict.fromkeys([saved.dtype, torch.float32]):
+            clf = modelio.Classifier(saved.model, saved.meta, saved.temperature, dtype)
+            probs = clf.predict_proba(test.images.astype(np.float32) / 255.0)
+            rows.append({
+                "model": f"{label}, {str(dtype).removeprefix('torch.')}",
+                "epochs": len(clf.meta.get("history", [])) or clf.meta.get("recipe", {}).get("epochs"),
+                "mnist_test_accuracy": float((probs[:, :10].argmax(1) == test.labels).mean()),
+                "train_seconds": clf.meta.get("train_seconds"),
+                "wall_seconds_incl_data_and_eval": None,
+                **inference_speed(clf, test.images),
+            })
     fast = next((r for r in rows if r["model"] == "fast"), None)
     out = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads, "
