@@ -113,13 +113,15 @@ def test_shipped_default_model_loads_and_is_small() -> None:
     assert modelio.Classifier.load().knows_touching
 
 
-def test_reading_model_has_batch_norm_folded_and_gives_the_same_answers(mnist, monkeypatch) -> None:
+def test_reading_model_is_simplified_and_gives_the_same_answers(mnist, monkeypatch) -> None:
     model, meta = modelio.load(modelio.default_model_path())
     model.eval()
     monkeypatch.setenv("MYDIGITS_PRECISION", "float32")
     clf = modelio.Classifier.load()
     assert clf.dtype == torch.float32
     assert not any(isinstance(m, torch.nn.BatchNorm2d | torch.nn.Dropout) for m in clf.model.modules())
+    # the last convolution covers its whole 4x4 input: computed as a matrix product
+    assert any(isinstance(m, modelio._WholeConv) for m in clf.model.modules())
     digits = mnist.load("test").images[:500].astype(np.float32) / 255.0
     labels = mnist.load("test").labels[:500]
     with torch.inference_mode():

@@ -142,9 +142,30 @@ def default_model_path() -> Path:
     return paths.shipped_weights_dir() / DEFAULT_NAME
 
 
-def for_inference(model: nn.Module) -> nn.Module:
+class _WholeConv(nn.Module):
+    """A convolution whose kernel covers its whole input, computed as the matrix product it is.
+
+    oneDNN runs such a convolution (``net``'s last, 4x4 over 4x4) as slowly as a big one: it took
+    a fifth of the model's time for 3% of its multiply-adds. The weights are laid out in the
+    channels-last order of the input, so the input is flattened without a copy.
+    """
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        w = conv.weight.detach()
+        self.linear = nn.Linear(w[0].numel(), w.shape[0], bias=conv.bias is not None)
+        self.linear.weight.data = w.permute(0, 2, 3, 1).reshape(w.shape[0], -1).contiguous()
+        if conv.bias is not None:
+            self.linear.bias.data = conv.bias.detach().clone()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.permute(0, 2, 3, 1).reshape(x.shape[0], -1))[:, :, None, None]
+
+
+def for_inference(model: nn.Module, size: int = 28) -> nn.Module:
     """The same function with each batch norm folded into the convolution before it, dropout
-    gone and every ReLU in place: a third fewer passes over memory and no new buffer per
+    gone, every ReLU in place and a convolution that covers its whole input (``size`` x ``size``
+    crops in) made a matrix product: a third fewer passes over memory and no new buffer per
     activation, which is most of the cost of a small CNN on a CPU. Only for reading; a model to be
     trained further must be loaded with :func:`load`."""
     if not isinstance(model, nn.Sequential):
@@ -157,6 +178,13 @@ def for_inference(model: nn.Module) -> nn.Module:
             out.append(nn.ReLU(inplace=True))
         elif not isinstance(layer, nn.Dropout):
             out.append(layer)
+    with torch.no_grad():
+        x = torch.zeros(1, 1, size, size)
+        for i, layer in enumerate(out):
+            covers = isinstance(layer, nn.Conv2d) and layer.groups == 1 and tuple(x.shape[2:]) == layer.kernel_size
+            if covers and layer.padding == (0, 0) and layer.dilation == (1, 1):
+                out[i] = _WholeConv(layer)
+            x = out[i](x)
     return nn.Sequential(*out).eval()
 
 
