@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every benchmark of the README's Figures, one after another in one run, so that the figures sit
-# side by side as measured together. Run it on an otherwise idle machine (about 60 minutes on two
+# side by side as measured together. Run it on an otherwise idle machine (about 30 minutes on two
 # cores): anything else on the CPU slows training and reading and moves the speed figures.
 #
 #   benchmarks/all.sh OUT [PREVIOUS_MODEL]
