@@ -326,6 +326,21 @@ def test_digits_in_a_line_of_letters_are_dropped():
     assert kept == number[1:] and dropped == digits
 
 
+def test_a_number_beside_words_is_kept():
+    # "Total 250 ok": T, t, a rejected, o and l read as digits; the number stands apart
+    total = [_cand(10 + 30 * i, 100) for i in range(5)]
+    number = [_cand(250 + 30 * i, 100) for i in range(3)]
+    ok = [_cand(420, 100), _cand(450, 100)]
+    others = [total[0], total[2], total[3], ok[1]]
+    digits = [total[1], total[4], *number, ok[0]]
+    kept, dropped = segmenting.text_lines(digits, others, 40)
+    assert kept == number and dropped == [total[1], total[4], ok[0]]
+    # a lone digit-like mark between words ("I") goes with them
+    lone = _cand(160, 100)
+    kept, dropped = segmenting.text_lines([lone, total[1]], [total[0], total[2]], 40)
+    assert kept == [] and dropped == [total[1], lone]
+
+
 def test_a_word_is_not_saved_by_the_splitter():
     # "kMH": k rejected, M rejected whole but cut into "1" and "4", H read as 4
     k, m1, m4, h = (_cand(10 + 30 * i, 100) for i in range(4))
