@@ -194,9 +194,8 @@ def text_lines(digits: list[Candidate], others: list[Candidate], ref: float,
     Such a line is judged word by word (its members split at the gaps that separate numbers): a
     number written beside a word ("Total 250", "19 vex") stands apart from it and stays, unless
     it is itself wordy (TEXT_LINE_FRACTION others), holds doubtful parts, or is a single mark. A
-    lone digit-like mark
-    between words is as likely an "I", an "o" or a stroke of a pattern (keeping lone marks let
-    textures through: 86-89% of generated textures rejected instead of 94-96%).
+    lone digit-like mark between words is as likely an "I", an "o" or a stroke of a pattern
+    (keeping lone marks let textures through: 86-89% of generated textures rejected, not 94-96%).
 
     ``doubtful`` digits (parts cut from a candidate the model rejected whole: an "M" cut into "1"
     and "4") count as others, so that a word is not saved by the splitter; a number of touching
