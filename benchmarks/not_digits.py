@@ -55,6 +55,8 @@ LETTERS = "CEFHKMNPRUVWXacdefhkmnprtuvwx"
 WORDS = ("cat", "hello", "mark", "the end", "ruler", "fun", "next", "hi mum", "wave", "cafe", "Hawk",
          "run", "dear", "Vera", "Park", "new", "vex", "wren", "ferns", "Mac")
 SCRIPT_FONTS = (cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, cv2.FONT_HERSHEY_SCRIPT_COMPLEX)
+# Brightness of the white paper a pen's colour is given on (its dye passes colour / WHITE_PAPER).
+WHITE_PAPER = 240.0
 
 Rng = np.random.Generator
 
@@ -121,8 +123,12 @@ def _pen(rng: Rng) -> np.ndarray:
 
 
 def _ink_on(img: np.ndarray, mask: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Ink is a dye: it takes away a share of the light whatever falls on it, so a mark in a
+    shadow is as much darker as the paper around it (``colour`` is the pen's on white paper).
+    Painted on with its colour as it is, a mark in a deep shadow came out lighter than the paper
+    around it, which no photo shows."""
     a = np.clip(mask, 0, 1)[..., None]
-    return img * (1 - a) + colour * a
+    return img * (1 - a * (1 - np.asarray(colour, np.float32) / WHITE_PAPER))
 
 
 def _on_paper(rng: Rng, mask: np.ndarray) -> np.ndarray:
@@ -558,7 +564,7 @@ def write_number(rng: Rng, pic: np.ndarray, glyphs: list[np.ndarray]) -> np.ndar
     alpha = cv2.GaussianBlur(number, (0, 0), 0.7)
     region = out[y : y + nh, x : x + nw]
     region[:] = _ink_on(region, alpha, _pen(rng)) if pic.ndim == 3 else \
-        region * (1 - alpha) + 30 * alpha
+        _ink_on(region[..., None], alpha, np.float32([30]))[..., 0]
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
