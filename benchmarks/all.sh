@@ -36,7 +36,9 @@ compare=(); [ -n "$PREVIOUS" ] && compare=(--compare "$PREVIOUS")
 run train $PY benchmarks/train.py --json "${compare[@]}"
 run realworld $PY benchmarks/realworld.py --json --tesseract --failures
 run realworld_turn90 $PY benchmarks/realworld.py --json --turn 90
+run realworld_turn180 $PY benchmarks/realworld.py --json --turn 180
 run realworld_turn270 $PY benchmarks/realworld.py --json --turn 270
+run turned $PY benchmarks/turned.py --json
 run not_digits $PY benchmarks/not_digits.py --json --fashion "$FASHION" --quickdraw --with-number
 run read_speed $PY benchmarks/read_speed.py --json
 run touching $PY benchmarks/touching.py --json
