@@ -274,7 +274,7 @@ class Reader:
             turns = [(k, self._recognize(_rotate_ink(ink, k))) for k in (1, 3, 2)]
             k, best = max(turns, key=lambda kr: self._orientation_score(kr[1][1], kr[1][2]))
             if self._orientation_score(best[1], best[2]) > upright + ROTATE_MARGIN and (
-                    digits_c or len(best[1]) >= SIDEWAYS_MARKS and len(best[1]) > len(best[2])):
+                    digits_c or _reads_a_number(best[1], best[2])):
                 turn = k
                 seg, digits_c, not_digits = best
             timings["orientation"] = _ms(t)
@@ -283,7 +283,7 @@ class Reader:
             upside = self._recognize(_rotate_ink(ink, 2))
             score = self._orientation_score(upside[1], upside[2])
             if score >= UPSIDE_DOWN_SURE and score > self._orientation_score(digits_c, not_digits) + \
-                    UPSIDE_DOWN_MARGIN and len(upside[1]) >= SIDEWAYS_MARKS and len(upside[1]) > len(upside[2]):
+                    UPSIDE_DOWN_MARGIN and _reads_a_number(upside[1], upside[2]):
                 turn = 2
                 seg, digits_c, not_digits = upside
             timings["orientation"] = _ms(t)
@@ -449,6 +449,12 @@ def picture_prior(probs: np.ndarray, neutral: float = NEUTRAL_NOT_DIGIT_SHARE,
             break
         share = new
     return q.astype(np.float32)
+
+
+def _reads_a_number(digits: list, not_digits: list) -> bool:
+    """A turned reading worth taking where the picture as given read no digit (or, upside down,
+    any): at least SIDEWAYS_MARKS digits, more than it rejects."""
+    return len(digits) >= SIDEWAYS_MARKS and len(digits) > len(not_digits)
 
 
 def _stand_sideways(marks: list, ref: float) -> bool:
