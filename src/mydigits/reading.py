@@ -52,14 +52,15 @@ ROTATE_MARGIN = 0.15
 SIDEWAYS_MARKS = 3
 # Upside down, digits stand as tall as upright and many still read surely (0, 1 and 8 are the same
 # turned, a 6 becomes a 9), so nothing above asks for a turn. A picture of at least SIDEWAYS_MARKS
-# marks (candidates shown to the model) is therefore always read turned by 180 degrees too, and
-# that reading is taken when it scores UPSIDE_DOWN_MARGIN better than the picture as given and
-# at least UPSIDE_DOWN_SURE on its own: a page the right way up reads as surely as a page of
-# digits, while letters or scribbles turned give a few digits among doubts. Measured on 120
-# numbers of 3-8 MNIST test digits on generated paper (benchmarks/turned.py's pictures, another
-# seed) and on the letter and scribble pictures of not_digits (seed 11): no number upright was
-# turned, 93 of the 116 upside down were (96 without the floor); a picture of letters with a
-# number was turned 5 times in 94 without the floor, never with it.
+# marks (candidates shown to the model) is therefore read turned by 180 degrees too, unless it
+# reads so surely that no reading could beat it by the margin, and that reading is taken when it
+# scores UPSIDE_DOWN_MARGIN better than the picture as given and at least UPSIDE_DOWN_SURE on its
+# own: a page the right way up reads as surely as a page of digits, while letters or scribbles
+# turned give a few digits among doubts. Measured on 120 numbers of 3-8 MNIST test digits on
+# generated paper (benchmarks/turned.py's pictures, another seed) and on the letter and scribble
+# pictures of not_digits (seed 11): no number upright was turned, 93 of the 116 upside down were
+# (96 without the floor); a picture of letters with a number was turned 5 times in 94 without the
+# floor, never with it.
 UPSIDE_DOWN_MARGIN = 0.1
 UPSIDE_DOWN_SURE = 0.8
 # A model's probabilities hold for pictures in which marks are "not one digit" as often as in its
@@ -278,12 +279,15 @@ class Reader:
                 turn = k
                 seg, digits_c, not_digits = best
             timings["orientation"] = _ms(t)
-        elif len(seg.candidates) >= SIDEWAYS_MARKS:
+        elif len(seg.candidates) >= SIDEWAYS_MARKS and \
+                (upright := self._orientation_score(digits_c, not_digits)) + UPSIDE_DOWN_MARGIN < 1.0:
+            # (a score is at most 1: a picture read as surely as that cannot be beaten by the margin,
+            # and is not read again)
             t = time.perf_counter()
             upside = self._recognize(_rotate_ink(ink, 2))
             score = self._orientation_score(upside[1], upside[2])
-            if score >= UPSIDE_DOWN_SURE and score > self._orientation_score(digits_c, not_digits) + \
-                    UPSIDE_DOWN_MARGIN and _reads_a_number(upside[1], upside[2]):
+            if score >= UPSIDE_DOWN_SURE and score > upright + UPSIDE_DOWN_MARGIN and \
+                    _reads_a_number(upside[1], upside[2]):
                 turn = 2
                 seg, digits_c, not_digits = upside
             timings["orientation"] = _ms(t)
