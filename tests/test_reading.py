@@ -124,6 +124,23 @@ def test_narrow_shadow_is_not_ink(reader, glyphs):
     assert reader.read(img).text == "2718"
 
 
+@pytest.mark.parametrize("number, corners", [
+    ("4829", [(260, 90), (900, 110), (900, 420), (500, 420)]),
+    ("70373", [(260, 90), (900, 110), (900, 420), (500, 420)]),
+    ("2618", [(200, 110), (700, 60), (620, 400), (330, 330)]),
+])
+def test_number_across_a_shadows_edge(reader, glyphs, number, corners):
+    # an object held close to the sheet casts a shadow with a short penumbra, and its edge runs
+    # through the number: the digits' own edges along the shadow's border made it look as sharp as
+    # a garment's, it was kept as a dark shape, and the digits it touched were lost with it
+    img = compose(glyphs, [number], size=(900, 600), height=90)
+    shadow = np.zeros(img.shape[:2], np.float32)
+    cv2.fillPoly(shadow, [np.array(corners, np.int32)], 1.0)
+    shadow = cv2.GaussianBlur(shadow, (0, 0), 5)
+    img = np.clip(img * (1 - 0.45 * shadow)[..., None], 0, 255).astype(np.uint8)
+    assert reader.read(img).text == number
+
+
 def test_red_ink_on_yellow_paper(reader, glyphs):
     img = compose(glyphs, ["90210"], paper=(245, 235, 160), ink=(190, 30, 30), size=(700, 200))
     assert reader.read(img).text == "90210"

@@ -48,6 +48,11 @@ SHADOW_STEP = 0.08
 # its darkening, divided by the steepest brightness gradient along its border, spans at least this
 # many pixels (measured on generated pictures: shadows 9-12, a dress 5, a shirt 1).
 SOFT_EDGE_PX = 8.0
+# The gradient is measured after a closing this many stroke widths wide: digits, ruled lines and
+# specks that touch the region's border have edges as steep as a garment's, and made the shadow
+# a number was written across look sharp-edged (it was kept as a dark shape, with the digits it
+# touched).
+EDGE_CLOSING_STROKES = 2.0
 # ...and a shadow leaves at least this fraction of the light, about equally in every channel
 # (the largest channel's fraction at most SHADOW_TINT times the smallest's).
 SHADOW_LIGHT = 0.3
@@ -125,7 +130,7 @@ def binarize(pixels: np.ndarray, remove_lines: bool = True) -> Ink:
             r = max(1.0, 1.5 * stroke)
             inner = (cv2.distanceTransform(shadow, cv2.DIST_L2, 3) > r).astype(np.uint8)
             shadow = (cv2.distanceTransform(1 - inner, cv2.DIST_L2, 3) <= r).astype(np.uint8) & shadow
-            shadow = _soft_edged(shadow, gray, bg, bg_narrow, pixels)
+            shadow = _soft_edged(shadow, gray, bg, bg_narrow, pixels, stroke)
         if shadow.any():
             # the same threshold: the ink outside the shadow stays as it was
             strength, t, mask = _ink(gray, np.where(shadow > 0, bg_narrow, bg), t)
@@ -138,17 +143,20 @@ def binarize(pixels: np.ndarray, remove_lines: bool = True) -> Ink:
 
 
 def _soft_edged(shadow: np.ndarray, gray: np.ndarray, bg: np.ndarray, bg_narrow: np.ndarray,
-                pixels: np.ndarray) -> np.ndarray:
+                pixels: np.ndarray, stroke: float) -> np.ndarray:
     """The regions of ``shadow`` (uint8 mask) that look like shadows: their border is soft (their
     mean darkening divided by the steepest brightness gradient along it, its 90th percentile per
-    pixel, is at least SOFT_EDGE_PX; a shadow that half covers a garment keeps the garment's sharp
-    edge), and they dim what borders them the way less light does: every colour channel by about
-    the same factor, to no less than SHADOW_LIGHT of it (coloured ink, a garment, the core of a
-    bold stroke the narrow closing kept do not)."""
+    pixel, strokes of width ``stroke`` closed away, is at least SOFT_EDGE_PX; a shadow that half
+    covers a garment keeps the garment's sharp edge), and they dim what borders them the way less
+    light does: every colour channel by about the same factor, to no less than SHADOW_LIGHT of it
+    (coloured ink, a garment, the core of a bold stroke the narrow closing kept do not)."""
     n, lab = cv2.connectedComponents(shadow, connectivity=8)
     if n <= 1:
         return shadow
-    g = cv2.GaussianBlur(gray.astype(np.float32), (0, 0), 1.0)
+    # strokes closed away; a square keeps the straight edges of shadows and garments as they are
+    k = int(EDGE_CLOSING_STROKES * stroke) | 1
+    g = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    g = cv2.GaussianBlur(g.astype(np.float32), (0, 0), 1.0)
     grad = cv2.magnitude(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)) / 8
     ring_lab = cv2.dilate(lab.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int32)
     ring = (shadow == 0) & (ring_lab > 0)
@@ -193,8 +201,12 @@ def _ink(gray: np.ndarray, bg: np.ndarray, t: float | None = None) -> tuple[np.n
 def _stroke_width(mask: np.ndarray) -> float:
     """The width of the thinner strokes in an ink mask: twice the lower quartile of the distance to
     the paper along their ridges. A quartile, because the blob a shadow made of the ink has a long
-    ridge of every width from zero to its own."""
-    ridge = ridge_distances(mask)
+    ridge of every width from zero to its own. Measured on the mask smoothed by a 3x3 median:
+    the ragged edge of such a blob (a shadow's tip at the threshold) is all one-pixel spurs, each
+    a "ridge" of width 1, which made the strokes 2 pixels wide and the closing that follows a
+    shadow too narrow to remove them."""
+    smooth = cv2.medianBlur(mask, 3)
+    ridge = ridge_distances(smooth if smooth.any() else mask)
     return float(2.0 * np.percentile(ridge, 25)) if ridge.size else 0.0
 
 
