@@ -42,6 +42,8 @@ SURE_WHOLE = 0.98
 NOT_SURE = 0.5
 # Digits shorter than this (working pixels) in a reduced picture: read it again at full work size.
 MIN_DIGIT_PX = 40
+# ...unless the ink found there covers more than this many times the share of the picture it did.
+RELOAD_INK_RATIO = 4.0
 # Try the picture turned by 90/180/270 degrees when fewer than this fraction of digits are sure.
 ROTATE_BELOW = 0.5
 # ...and take a turned reading only if it scores this much better (6 and 9 read either way up).
@@ -259,8 +261,12 @@ class Reader:
             quick = segmenting.find_candidates(ink.mask, ink.lines)
             if quick.candidates and quick.digit_height < MIN_DIGIT_PX:
                 t = time.perf_counter()
-                img = loading.load(source, name)
-                ink = binarizing.binarize(img.pixels)
+                full = loading.load(source, name)
+                full_ink = binarizing.binarize(full.pixels)
+                # more pixels must find the same ink: at full size the paper's grain is coarser,
+                # and a threshold pushed down to the minimum by a shadow turned it all into "ink"
+                if full_ink.mask.mean() <= RELOAD_INK_RATIO * ink.mask.mean():
+                    img, ink = full, full_ink
                 timings["reload"] = _ms(t)
         t = time.perf_counter()
         seg, digits_c, not_digits = self._recognize(ink)
