@@ -142,6 +142,27 @@ def test_number_across_a_shadows_edge(reader, glyphs, number, corners):
     assert reader.read(img).text == number
 
 
+def _house(img: np.ndarray, x: int, y: int, s: int) -> np.ndarray:
+    """A child's drawing of a house, ``s`` pixels wide and tall, in pen strokes."""
+    ink = (30, 30, 40)
+    outline = [(x, y + s), (x, y + s // 3), (x + s // 2, y), (x + s, y + s // 3), (x + s, y + s), (x, y + s)]
+    cv2.polylines(img, [np.array(outline, np.int32)], False, ink, 5, cv2.LINE_AA)
+    cv2.line(img, (x, y + s // 3), (x + s, y + s // 3), ink, 5, cv2.LINE_AA)
+    cv2.rectangle(img, (x + 2 * s // 5, y + 2 * s // 3), (x + 3 * s // 5, y + s), ink, 5, cv2.LINE_AA)
+    cv2.circle(img, (x + s // 4, y + s // 2 + 10), s // 12, ink, 5, cv2.LINE_AA)
+    return img
+
+
+@pytest.mark.parametrize("number", ["196", "2470", "385"])
+def test_small_number_beside_a_big_drawing(reader, glyphs, number):
+    # the digits' size was measured on the drawing, the one big mark, and the number beside it
+    # was dropped as "too small"; the model refuses the drawing, and without it they are digits
+    img = _house(compose(glyphs, [number], size=(900, 500), height=50), 450, 60, 300)
+    result = reader.read(img)
+    assert result.text == number
+    assert any(r.reason == "not a digit" for r in result.rejected)  # the house
+
+
 def test_full_size_reading_must_find_the_same_ink(reader):
     # MNIST test digits on ruled paper with a shadow, by benchmarks/not_digits.py: the digits are
     # small, so the 1280-pixel picture is read again at full size, where the paper's grain and the

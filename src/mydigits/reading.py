@@ -333,7 +333,10 @@ class Reader:
         aspect = float(np.median([c.box[2] / max(1, c.box[3]) for c in digits_c]))
         return conf - 0.5 * max(0.0, aspect - 0.9)
 
-    def _recognize(self, ink: binarizing.Ink):
+    def _recognize(self, ink: binarizing.Ink, refused: list | None = None):
+        """Segment, classify and apply the rules against marks. ``refused``: candidates already
+        found "not a digit" outside ``ink`` (see below); they count for the prior and the rules."""
+        refused = refused or []
         seg = segmenting.find_candidates(ink.mask, ink.lines)
         cands = seg.candidates
         rejected_whole: set[tuple[int, ...]] = set()  # split parts keep their whole's ids
@@ -348,12 +351,14 @@ class Reader:
             cands = [c for c in cands if id(c) not in tried] + segmenting.split_touching(
                 several, ink.soft, seg.labels, self._classify, self._score, NOT_SURE)
             if PRIOR_PSEUDO_MARKS > 0:
-                prior = picture_prior(np.stack([c.probs for c in cands]), self.neutral_share, PRIOR_PSEUDO_MARKS)
+                every = np.stack([c.probs for c in cands] + [_model_probs(m) for m in refused])
+                prior = picture_prior(every, self.neutral_share, PRIOR_PSEUDO_MARKS)[: len(cands)]
                 for c, p in zip(cands, prior, strict=True):
                     c.model_probs, c.probs = c.probs, p
         digits_c, not_digits = [], []
         for c in cands:
             (not_digits if _not_a_digit(c.probs) else digits_c).append(c)
+        not_digits += refused
         digits_c, strays = segmenting.drop_strays(digits_c, seg.digit_height)
         seg.rejected.extend((c.box, "stray mark") for c in strays)
         doubtful = [c for c in digits_c if c.keep is not None and tuple(c.ids) in rejected_whole]
@@ -373,6 +378,17 @@ class Reader:
         seg.rejected.extend((c.box, segmenting.ONES_AMONG_MARKS) for c in strokes)
         digits_c, strokes = segmenting.stroke_rows(digits_c, seg.digit_height)
         seg.rejected.extend((c.box, segmenting.STROKE_ROW) for c in strokes)
+        small = sum(why == "too small" for _, why in seg.rejected)
+        if not digits_c and not refused and 0 < len(not_digits) < small:
+            # No digit, and the digits' size was measured on a few marks the model refuses (a
+            # drawing beside a small number) that the marks "too small" outnumber (in a texture the
+            # refused marks are many): measured again without them, which still count as marks.
+            ids = [i for c in not_digits for i in c.ids]
+            keep = (~np.isin(seg.labels, ids)).astype(np.uint8)
+            rest = binarizing.Ink(ink.soft * keep, ink.mask * keep, ink.lines, ink.inverted, ink.threshold)
+            again = self._recognize(rest, not_digits)
+            if again[1]:
+                return again
         return seg, digits_c, not_digits
 
     def _assemble(self, img: loading.LoadedImage, seg: segmenting.Segmentation,
