@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -378,15 +378,14 @@ class Reader:
         seg.rejected.extend((c.box, segmenting.ONES_AMONG_MARKS) for c in strokes)
         digits_c, strokes = segmenting.stroke_rows(digits_c, seg.digit_height)
         seg.rejected.extend((c.box, segmenting.STROKE_ROW) for c in strokes)
-        small = sum(why == "too small" for _, why in seg.rejected)
+        small = sum(why == segmenting.TOO_SMALL_MARK for _, why in seg.rejected)
         if not digits_c and not refused and 0 < len(not_digits) < small:
             # No digit, and the digits' size was measured on a few marks the model refuses (a
             # drawing beside a small number) that the marks "too small" outnumber (in a texture the
             # refused marks are many): measured again without them, which still count as marks.
             ids = [i for c in not_digits for i in c.ids]
             keep = (~np.isin(seg.labels, ids)).astype(np.uint8)
-            rest = binarizing.Ink(ink.soft * keep, ink.mask * keep, ink.lines, ink.inverted, ink.threshold)
-            again = self._recognize(rest, not_digits)
+            again = self._recognize(replace(ink, soft=ink.soft * keep, mask=ink.mask * keep), not_digits)
             if again[1]:
                 return again
         return seg, digits_c, not_digits

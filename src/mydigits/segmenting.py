@@ -42,6 +42,8 @@ STRAY_GAP = 1.5
 # shoe, a stone in a texture), not a digit: the boldest marker digits of the dev set stay below 0.27.
 FILLED = 0.33
 FILLED_SHAPE = "filled shape"  # its rejection reason: such shapes also count as clutter (reading)
+TOO_SMALL_MARK = "too small"  # the reason for marks under TOO_SMALL: many of them, and no digit,
+# make the reader measure the digits' size again (reading)
 # A line of candidates in which at least this fraction are "not a digit" is writing or a pattern
 # (letters, a drawing, a texture): its digit-like members are letters and marks too.
 TEXT_LINE_FRACTION = 0.4
@@ -146,7 +148,7 @@ def find_candidates(mask: np.ndarray, lines: np.ndarray | None = None) -> Segmen
         x, y, w, h = c.box
         reason = None
         if max(w, h) < TOO_SMALL * ref:
-            reason = "too small"
+            reason = TOO_SMALL_MARK
         elif h > TOO_BIG * ref or w > 6 * ref:
             reason = "too big"
         elif w > 3.0 * h and h < 0.5 * ref:
