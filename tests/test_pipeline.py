@@ -196,6 +196,42 @@ def test_coloured_and_light_ink():
     assert ink.inverted and ink.mask[150, 137:143].any() and ink.mask[0, 0] == 0
 
 
+@pytest.mark.parametrize("covered", [0.4, 0.5, 0.6])
+def test_polarity_of_a_sheet_half_in_shadow_or_on_a_desk(covered):
+    # the picture's median fell between the lit paper and the rest, and the lit paper, the brighter
+    # "minority", was taken for light ink: nothing was read at all
+    h, w = 300, 400
+    img = _paper(h, w, shadow=0.0)
+    for x in range(60, 340, 40):
+        cv2.line(img, (x, 40), (x + 15, 90), (30, 30, 40), 4)  # strokes on the lit paper
+    cut = int(w * (1 - covered))
+    shadowed = img.copy()
+    shadowed[:, cut:] = (shadowed[:, cut:] * 0.5).astype(np.uint8)
+    assert not binarizing.polarity_is_light_ink(cv2.GaussianBlur(shadowed, (0, 0), 2))
+    on_desk = img.copy()
+    on_desk[:, cut:] = (70, 55, 45)  # the sheet lies on a dark desk
+    assert not binarizing.polarity_is_light_ink(on_desk)
+
+
+def test_a_bright_line_on_blank_paper_is_not_light_ink():
+    # with the paper's gradient no longer counting, the only marks on a blank sheet were a fold
+    # catching the light, and its "1" was read; light ink is written on a dark surface
+    img = _paper(600, 600, shadow=0.3)
+    img = (img.astype(np.float32) * 0.8).astype(np.uint8)
+    cv2.line(img, (250, 0), (290, 599), (225, 225, 225), 2)
+    assert not binarizing.polarity_is_light_ink(img)
+    assert not binarizing.binarize(img).mask.any()
+
+
+def test_polarity_of_broad_light_strokes():
+    # a canvas drawing with a broad brush: inside its loops the strokes are the neighbourhood's
+    # majority, and the dark canvas there must not count as dark ink
+    dark = np.full((280, 280), 0, np.uint8)
+    cv2.circle(dark, (140, 100), 55, 255, 45)
+    cv2.circle(dark, (140, 200), 60, 255, 45)
+    assert binarizing.polarity_is_light_ink(dark)
+
+
 def test_grid_lines_removed_digit_kept():
     img = _paper(shadow=0.2)
     for x in range(0, 400, 40):

@@ -3,7 +3,8 @@
 Photos of paper are unevenly lit, pens come in colours, canvases may be light-on-dark, and forms and
 notebooks carry printed lines. So, in order:
 
-1. decide the polarity from the picture itself (is the minority brighter or darker than the rest?);
+1. decide the polarity from the picture itself (are the marks that stand out from their
+   surroundings brighter or darker than them?);
 2. make one gray channel in which any coloured ink is dark: the darkest channel for dark ink
    (blue ink is dark in red), the brightest for light ink;
 3. estimate the paper's brightness everywhere (a morphological closing, at low resolution, removes
@@ -60,6 +61,12 @@ SHADOW_TINT = 1.25
 # Contrast is measured relative to the paper's brightness, but never to less than this fraction of
 # the brightest paper in the picture (shadows would otherwise amplify noise into "ink").
 BG_FLOOR = 0.5
+# The neighbourhood against which a pixel counts as brighter or darker than its paper, when the
+# polarity is decided (a fraction of the picture's side; wider than strokes, narrower than shadows).
+POLARITY_WINDOW = 0.125
+# Light ink is written on a dark surface (a canvas, a board): it is at least this many times as
+# bright as its surroundings. A bright line on paper (a fold catching the light, a glare) is not.
+LIGHT_INK_RATIO = 1.4
 # Line search runs at most at this resolution (long side).
 LINE_SIDE = 1000
 
@@ -76,13 +83,23 @@ class Ink:
 
 
 def polarity_is_light_ink(pixels: np.ndarray) -> bool:
-    """True when the minority of clearly different pixels is brighter than the typical pixel."""
+    """True when the minority of clearly different pixels is brighter than what surrounds them.
+
+    A pixel counts as clearly brighter (darker) when it is so against the median of its
+    neighbourhood (POLARITY_WINDOW of the picture's side) and brighter (darker) than the picture's
+    median too. Against the picture's median alone, a shadow over half of a sheet, or a sheet
+    covering half of a dark desk, put that median between paper and the rest, and the lit paper,
+    the brighter "minority", was taken for the ink. A median keeps the edge of a shadow or a sheet
+    where it is, so neither side of it stands out from its neighbourhood. The picture's median
+    keeps out the canvas inside the loops of broad light strokes, where the strokes are the
+    neighbourhood's majority."""
     step = max(1, max(pixels.shape[:2]) // 400)
     small = _luminance(np.ascontiguousarray(pixels[::step, ::step]))  # statistics: sampling is enough
     med = float(np.median(small))
-    spread = max(30.0, 0.2 * med)
-    brighter = int((small > med + spread).sum())
-    darker = int((small < med - spread).sum())
+    local = cv2.medianBlur(small, max(7, int(POLARITY_WINDOW * max(small.shape)) | 1)).astype(np.float32)
+    spread = np.maximum(30.0, 0.2 * local)
+    brighter = int(((small > local + spread) & (small > med) & (small > LIGHT_INK_RATIO * local)).sum())
+    darker = int(((small < local - spread) & (small < med)).sum())
     return brighter > 1.5 * darker and brighter > 0.0005 * small.size
 
 

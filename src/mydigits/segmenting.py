@@ -41,6 +41,7 @@ STRAY_GAP = 1.5
 # A candidate whose strokes are wider than this fraction of its size is a filled shape (a bag, a
 # shoe, a stone in a texture), not a digit: the boldest marker digits of the dev set stay below 0.27.
 FILLED = 0.33
+BAR_ASPECT = 2.2  # ...but an upright bar is its own stroke (see _filled)
 FILLED_SHAPE = "filled shape"  # its rejection reason: such shapes also count as clutter (reading)
 TOO_SMALL_MARK = "too small"  # the reason for marks under TOO_SMALL: many of them, and no digit,
 # make the reader measure the digits' size again (reading)
@@ -175,8 +176,12 @@ def find_candidates(mask: np.ndarray, lines: np.ndarray | None = None) -> Segmen
 
 
 def _filled(labels: np.ndarray, c: Candidate) -> bool:
-    """True when the candidate's strokes are as wide as a good part of the candidate itself."""
+    """True when the candidate's strokes are as wide as a good part of the candidate itself. An
+    upright bar (BAR_ASPECT times as tall as wide) is its own stroke: a bold 1, for the model to
+    judge (bold MNIST 1s written large came out "filled", at 0.33-0.34)."""
     x, y, w, h = c.box
+    if h >= BAR_ASPECT * w:
+        return False
     own = np.isin(labels[y : y + h, x : x + w], c.ids).astype(np.uint8)
     f = min(1.0, 64 / max(w, h))  # the ratio does not need full resolution
     if f < 1.0:
