@@ -43,8 +43,8 @@ STRAY_GAP = 1.5
 FILLED = 0.33
 BAR_ASPECT = 2.2  # ...but an upright bar is its own stroke (see _filled)
 FILLED_SHAPE = "filled shape"  # its rejection reason: such shapes also count as clutter (reading)
-TOO_SMALL_MARK = "too small"  # the reason for marks under TOO_SMALL: many of them, and no digit,
-# make the reader measure the digits' size again (reading)
+TOO_SMALL_MARK = "too small"  # the reason for marks under TOO_SMALL: more of them than digits
+# found make the reader measure the digits' size again without the refused marks (reading)
 # A line of candidates in which at least this fraction are "not a digit" is writing or a pattern
 # (letters, a drawing, a texture): its digit-like members are letters and marks too.
 TEXT_LINE_FRACTION = 0.4
