@@ -88,12 +88,12 @@ def polarity_is_light_ink(pixels: np.ndarray) -> bool:
     A pixel counts as clearly brighter (darker) when it is so against the median of its
     neighbourhood (POLARITY_WINDOW of the picture's side) and brighter (darker) than the picture's
     median too; a brighter one, light ink being written on a dark surface, is also LIGHT_INK_RATIO
-    times as bright as its neighbourhood. Against the picture's median alone, a shadow over half of a sheet, or a sheet
-    covering half of a dark desk, put that median between paper and the rest, and the lit paper,
-    the brighter "minority", was taken for the ink. A median keeps the edge of a shadow or a sheet
-    where it is, so neither side of it stands out from its neighbourhood. The picture's median
-    keeps out the canvas inside the loops of broad light strokes, where the strokes are the
-    neighbourhood's majority."""
+    times as bright as its neighbourhood. Against the picture's median alone, a shadow over half
+    of a sheet, or a sheet covering half of a dark desk, put that median between paper and the
+    rest, and the lit paper, the brighter "minority", was taken for the ink. A median keeps the
+    edge of a shadow or a sheet where it is, so neither side of it stands out from its
+    neighbourhood. The picture's median keeps out the canvas inside the loops of broad light
+    strokes, where the strokes are the neighbourhood's majority."""
     step = max(1, max(pixels.shape[:2]) // 400)
     small = _luminance(np.ascontiguousarray(pixels[::step, ::step]))  # statistics: sampling is enough
     med = float(np.median(small))
