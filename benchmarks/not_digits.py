@@ -9,7 +9,9 @@ out with no digit, in two ways:
   most probable class, or the best digit is below ``reading.NOT_SURE``, i.e. it would show as "?").
 
 and, as the price paid, the fraction of the 10,000 MNIST test digits the classifier rejects by the
-same rule (needs the MNIST cache: ``$MYDIGITS_DATA``, or ``--data-dir``; never downloaded here).
+same rule (needs the MNIST cache: ``$MYDIGITS_DATA``, or ``--data-dir``; never downloaded here),
+and how many of ``10 * --n`` of them the whole reader reads right as their own pictures, as given
+(28x28) and enlarged to 280x280: one digit filling its picture, as a user uploads one.
 
 The pictures are generated, reproducibly, from ``--seed``. The generators are deliberately not those
 of ``mydigits.negatives`` (which makes the model's training negatives): other drawing code, other
@@ -704,6 +706,17 @@ def main(argv: list[str] | None = None) -> int:
         report["mnist_test"] = {"n": len(x), "rejected": round(float(rej.mean()), 4),
                                 "class10": round(float((probs[:, 10] >= probs[:, :10].max(1)).mean()), 4),
                                 "accepted_and_right": round(float(ok.mean()), 4)}
+        # the digits as a user uploads one: alone in its own picture, as given and enlarged; the
+        # whole reader, so what the segmentation refuses counts too
+        pick = np.random.default_rng([args.seed, 97]).choice(len(x), min(len(x), 10 * args.n), replace=False)
+        right = {"28": 0, "280": 0}
+        for i in pick:
+            want = str(test.labels[i])
+            right["28"] += reader.read(test.images[i]).text == want
+            big = cv2.resize(test.images[i], (280, 280), interpolation=cv2.INTER_CUBIC)
+            right["280"] += reader.read(big).text == want
+        report["mnist_test"]["pictures"] = {"n": len(pick), **{
+            f"read_right_{side}": round(v / max(1, len(pick)), 4) for side, v in right.items()}}
     report["seconds"] = round(time.perf_counter() - t0, 1)
 
     if args.json:
@@ -732,6 +745,9 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(m, dict):
         print(f"  MNIST test digits rejected: {m['rejected']:.2%} of {m['n']} (class 10: {m['class10']:.2%}; "
               f"accepted and right: {m['accepted_and_right']:.2%})")
+        p = m["pictures"]
+        print(f"  MNIST test digits as their own pictures, read right: {p['read_right_28']:.1%} of {p['n']} "
+              f"as given (28x28), {p['read_right_280']:.1%} enlarged to 280x280")
     elif m:
         print(f"  MNIST test: {m}")
     for v in report["pictures"].values():

@@ -44,7 +44,8 @@ NOT_SURE = 0.5
 MIN_DIGIT_PX = 40
 # ...unless the ink found there covers more than this many times the share of the picture it did.
 RELOAD_INK_RATIO = 4.0
-# Try the picture turned by 90/180/270 degrees when fewer than this fraction of digits are sure.
+# Try the picture turned by 90/180/270 degrees when fewer than this fraction of digits are sure
+# (of the digits and the refused marks, when those lie on their side: see Reader._looks_turned).
 ROTATE_BELOW = 0.5
 # ...and take a turned reading only if it scores this much better (6 and 9 read either way up).
 ROTATE_MARGIN = 0.15
@@ -308,6 +309,11 @@ class Reader:
     def _looks_turned(self, digits_c: list, not_digits: list, ref: float) -> bool:
         """Worth trying the picture turned: digits wider than tall, "lines" of one or two digits
         stacked in a column (a number photographed sideways), or the model unsure about most.
+        Refused marks count among the unsure when most stand wider than tall, as digits on their
+        side do: on its side a number has most of its digits refused and one or two read surely
+        (a 0, a 6 that is a 9), and counting the digits read alone, all were sure (numbers on
+        generated paper turned 90 degrees read whole 56.5% -> 71.5%; beside words, where turned
+        letters may read as digits, a number was lost a little more often).
         A picture with no digit at all is tried only when its marks stand like a number on its
         side, one per line and wider than tall: the model calls a digit on its side "not a
         digit", and turned, a page of letters or a drawing reads as digits far more often than
@@ -315,11 +321,12 @@ class Reader:
         pictures 100% -> 36% rejected)."""
         if not digits_c:
             return _stand_sideways(not_digits, ref)
-        aspect = float(np.median([c.box[2] / max(1, c.box[3]) for c in digits_c]))
         sure = sum(self._score(_model_probs(c)[None])[0] >= NOT_SURE for c in digits_c)
         lines = segmenting.group_lines(list(digits_c), ref)
         column = len(lines) >= 3 and float(np.median([len(ln) for ln in lines])) <= 2
-        return aspect > 1.0 or column or sure < ROTATE_BELOW * len(digits_c)
+        lying = bool(not_digits) and _median_aspect(not_digits) > 1.0
+        unsure_of = len(digits_c) + (len(not_digits) if lying else 0)
+        return _median_aspect(digits_c) > 1.0 or column or sure < ROTATE_BELOW * unsure_of
 
     def _orientation_score(self, digits_c: list, not_digits: list) -> float:
         """How plausible a reading is: the model's mean confidence (before the picture's prior,
@@ -330,8 +337,7 @@ class Reader:
             return 0.0
         conf = sum(float(self._score(_model_probs(c)[None])[0]) for c in digits_c)
         conf /= len(digits_c) + len(not_digits)
-        aspect = float(np.median([c.box[2] / max(1, c.box[3]) for c in digits_c]))
-        return conf - 0.5 * max(0.0, aspect - 0.9)
+        return conf - 0.5 * max(0.0, _median_aspect(digits_c) - 0.9)
 
     def _recognize(self, ink: binarizing.Ink, refused: list | None = None):
         """Segment, classify and apply the rules against marks. ``refused``: candidates already
@@ -490,9 +496,13 @@ def _stand_sideways(marks: list, ref: float) -> bool:
     wider than tall, each alone on its line."""
     if len(marks) < SIDEWAYS_MARKS:
         return False
-    aspect = float(np.median([c.box[2] / max(1, c.box[3]) for c in marks]))
     lines = segmenting.group_lines(list(marks), ref)
-    return aspect > 1.0 and len(lines) == len(marks)
+    return _median_aspect(marks) > 1.0 and len(lines) == len(marks)
+
+
+def _median_aspect(marks: list) -> float:
+    """The marks' median width / height (a number on its side: above 1)."""
+    return float(np.median([c.box[2] / max(1, c.box[3]) for c in marks]))
 
 
 def _model_probs(c: segmenting.Candidate) -> np.ndarray:

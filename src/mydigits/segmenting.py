@@ -6,8 +6,9 @@
   page of small numbers.
 * Pieces of one digit are merged: strokes broken by a light pen, the detached top bar of a 5 (they
   overlap strongly in x and are close vertically), small bits inside a bigger digit's box.
-* Candidates that cannot be a digit are rejected with a reason (too small, a dash or line, a blob far
-  bigger than the digits, a filled shape); the model later rejects more ("not a digit").
+* Candidates that cannot be a digit are rejected with a reason (too small, a dash or line, a mark far
+  bigger than the digits, a filled shape); the model later rejects more ("not a digit"). A mark
+  that fills much of the picture is not refused for that: one digit uploaded alone fills its own.
 * Touching digits are split where the model is much more sure about the parts than the whole:
   cuts are tried at minima of the column projection, straight and along the writing's slant.
 * After the model: a small mark alone far from the digits is a stray, and a line whose members the
@@ -157,8 +158,6 @@ def find_candidates(mask: np.ndarray, lines: np.ndarray | None = None) -> Segmen
         elif (h >= 2.5 * w and min(x + w / 2, iw - x - w / 2) < 0.05 * iw) or (
                 w >= 2.5 * h and min(y + h / 2, ih - y - h / 2) < 0.05 * ih):
             reason = "edge of the page or photo"
-        elif w * h > 0.25 * iw * ih and sum(stats[i, cv2.CC_STAT_AREA] for i in c.ids) > 0.5 * w * h:
-            reason = "blob"
         elif _filled(labels, c):
             reason = FILLED_SHAPE
         elif near_lines is not None and min(w, h) < 0.25 * ref:
