@@ -570,6 +570,15 @@ def write_number(rng: Rng, pic: np.ndarray, glyphs: list[np.ndarray]) -> np.ndar
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def number_on_paper(rng: Rng, images: np.ndarray, labels: np.ndarray) -> tuple[str, np.ndarray]:
+    """A number of 3-8 MNIST digits (``images``, ``labels``) written on a generated photo of blank
+    paper: (the number, the picture). ``benchmarks/turned.py`` reads these, turned and not."""
+    pick = rng.integers(len(labels), size=int(rng.integers(3, 9)))
+    paper, _ = blank(rng)
+    pic = write_number(rng, paper, [images[j] for j in pick])
+    return "".join(str(labels[j]) for j in pick), pic
+
+
 def number_read(text: str, number: str) -> bool:
     """The number comes out whole, as one of the picture's numbers."""
     return number in text.split()

@@ -40,10 +40,7 @@ def main() -> None:
     read = dict.fromkeys(TURNS, 0)
     lost: dict[int, list[str]] = {t: [] for t in TURNS}
     for i in range(args.n):
-        pick = rng.integers(len(test.labels), size=int(rng.integers(3, 9)))
-        number = "".join(str(test.labels[j]) for j in pick)
-        paper, _ = not_digits.blank(rng)
-        pic = not_digits.write_number(rng, paper, [test.images[j] for j in pick])
+        number, pic = not_digits.number_on_paper(rng, test.images, test.labels)
         for turn in TURNS:
             text = reader.read(np.ascontiguousarray(np.rot90(pic, turn // 90))).text
             if not_digits.number_read(text, number):

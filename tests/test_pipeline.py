@@ -580,10 +580,7 @@ def test_number_on_its_side_with_one_mark_read_surely(mnist, turn):
     test = mnist.load("test")
     rng = np.random.default_rng(5)
     for _ in range(7):
-        pick = rng.integers(len(test.labels), size=int(rng.integers(3, 9)))
-        paper, _ = nd.blank(rng)
-        pic = nd.write_number(rng, paper, [test.images[j] for j in pick])
-    number = "".join(str(test.labels[j]) for j in pick)
+        number, pic = nd.number_on_paper(rng, test.images, test.labels)
     assert number == "7876324"
     assert nd.number_read(Reader().read(np.ascontiguousarray(np.rot90(pic, turn))).text, number)
 
