@@ -377,6 +377,19 @@ def test_a_number_beside_words_is_kept():
     assert kept == [] and dropped == [total[1], lone]
 
 
+def test_a_number_a_word_space_after_a_word_is_kept():
+    # "vex 63" in bold print as big as the digits: v and x rejected, e read as a digit; the number
+    # is under a digit height away (one number by NUMBER_GAP) but a word space from the "x"
+    vex = [_cand(10 + 22 * i, 100) for i in range(3)]
+    number = [_cand(102, 100), _cand(128, 100)]
+    kept, dropped = segmenting.text_lines([vex[1], *number], [vex[0], vex[2]], 40)
+    assert kept == number and dropped == [vex[1]]
+    # the same marks with letter spacing before the number are one word
+    close = [_cand(76, 100), _cand(102, 100)]
+    kept, dropped = segmenting.text_lines([vex[1], *close], [vex[0], vex[2]], 40)
+    assert kept == [] and dropped == [vex[1], *close]
+
+
 def test_a_word_is_not_saved_by_the_splitter():
     # "kMH": k rejected, M rejected whole but cut into "1" and "4", H read as 4
     k, m1, m4, h = (_cand(10 + 30 * i, 100) for i in range(4))

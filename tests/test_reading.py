@@ -163,6 +163,37 @@ def test_small_number_beside_a_big_drawing(reader, glyphs, number):
     assert any(r.reason == "not a digit" for r in result.rejected)  # the house
 
 
+def _smiley(img: np.ndarray, x: int, y: int, r: int) -> np.ndarray:
+    """A smiling face of radius ``r`` centred at (x, y): an outline, two filled eyes, a smile."""
+    ink = (90, 90, 100)
+    cv2.circle(img, (x, y), r, ink, 8, cv2.LINE_AA)
+    for ex in (x - 7 * r // 20, x + 7 * r // 20):
+        cv2.circle(img, (ex, y - 3 * r // 10), 4 * r // 25, ink, -1, cv2.LINE_AA)
+    cv2.ellipse(img, (x, y + r // 20), (11 * r // 20, 9 * r // 20), 0, 20, 160, ink, 8, cv2.LINE_AA)
+    return img
+
+
+@pytest.mark.parametrize("number", ["9360", "4721"])
+def test_small_number_above_a_face(reader, glyphs, number):
+    # the face's outline reads "0" and is dropped in a line with its smile, which the model
+    # refuses; it set the digits' size, so the number was "too small" and nothing was read
+    img = _smiley(compose(glyphs, [number], size=(700, 900), height=50), 350, 520, 250)
+    assert reader.read(img).text == number
+
+
+@pytest.mark.parametrize("number", ["99", "9078"])
+def test_small_number_beside_a_solid_shape(reader, glyphs, number):
+    # a photo of a shirt beside a number: the shirt is one solid mark, which set the digits' size
+    # (the number's digits were "too small") although a solid shape is no digit
+    img = compose(glyphs, [number], size=(1280, 720), height=54)
+    shirt = np.array([(300, 200), (380, 140), (560, 140), (640, 200), (600, 280), (560, 250),
+                      (560, 560), (380, 560), (380, 250), (340, 280)], np.int32)
+    cv2.fillPoly(img, [shirt + (300, 0)], (150, 30, 50), cv2.LINE_AA)
+    result = reader.read(img)
+    assert result.text == number
+    assert [r.box[0] for r in result.rejected] == [600]  # the shirt
+
+
 def test_full_size_reading_must_find_the_same_ink(reader):
     # MNIST test digits on ruled paper with a shadow, by benchmarks/not_digits.py: the digits are
     # small, so the 1280-pixel picture is read again at full size, where the paper's grain and the

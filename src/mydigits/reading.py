@@ -385,15 +385,17 @@ class Reader:
         digits_c, strokes = segmenting.stroke_rows(digits_c, seg.digit_height)
         seg.rejected.extend((c.box, segmenting.STROKE_ROW) for c in strokes)
         small = sum(why == segmenting.TOO_SMALL_MARK for _, why in seg.rejected)
-        if not refused and len(digits_c) < small and 0 < len(not_digits) < small:
+        # marks the rules dropped (a face's outline read "0" in a line with its smile) were refused too
+        dropped = wordy + cluttered + opposed
+        if not refused and len(digits_c) < small and 0 < len(not_digits) + len(dropped) < small:
             # The digits' size may have been measured on a few marks the model refuses (a drawing
             # beside a small number, the pieces of a shadow) when the marks "too small" outnumber
             # them (in a texture the refused marks are many) and the digits found (a wide digit of
             # the number can pass): measured again without the refused marks, which still count as
             # marks, and taken if more digits come out.
-            ids = [i for c in not_digits for i in c.ids]
+            ids = [i for c in not_digits + dropped for i in c.ids]
             keep = (~np.isin(seg.labels, ids)).astype(np.uint8)
-            again = self._recognize(replace(ink, soft=ink.soft * keep, mask=ink.mask * keep), not_digits)
+            again = self._recognize(replace(ink, soft=ink.soft * keep, mask=ink.mask * keep), not_digits + dropped)
             if len(again[1]) > len(digits_c):
                 return again
         return seg, digits_c, not_digits

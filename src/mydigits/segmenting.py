@@ -49,6 +49,10 @@ TOO_SMALL_MARK = "too small"  # the reason for marks under TOO_SMALL: more of th
 # A line of candidates in which at least this fraction are "not a digit" is writing or a pattern
 # (letters, a drawing, a texture): its digit-like members are letters and marks too.
 TEXT_LINE_FRACTION = 0.4
+# ...and in such a line a digit stands apart from a word (as in "vex 63") when the gap between them
+# is at least WORD_GAP digit heights: a word space, where the letters of a word and the digits of a
+# number are written closer (NUMBER_GAP, which separates two numbers, is a wider space).
+WORD_GAP = 0.5
 # A digit with at least CLUTTER_MIN marks within CLUTTER_RADIUS digit heights, CLUTTER_FRACTION of
 # them not digits, is part of a pattern (see in_clutter).
 CLUTTER_RADIUS = 2.0
@@ -138,7 +142,15 @@ def find_candidates(mask: np.ndarray, lines: np.ndarray | None = None) -> Segmen
     if not keep:
         return Segmentation(labels, [], [], 0.0)
     st = stats[keep]
-    ref = typical_height(st[:, cv2.CC_STAT_HEIGHT].astype(float), st[:, cv2.CC_STAT_WIDTH].astype(float))
+    heights, widths = st[:, cv2.CC_STAT_HEIGHT].astype(float), st[:, cv2.CC_STAT_WIDTH].astype(float)
+    # a solid shape (a garment, a bag, a filled drawing) is no digit and does not say how big the
+    # digits are: one beside a small number made its digits "too small"
+    size = np.maximum(heights, widths)
+    big = np.flatnonzero(size >= 0.4 * np.percentile(size, 90))
+    solid = [k for k in big if _filled(labels, Candidate(tuple(int(v) for v in st[k, :4]), [keep[k]]))]
+    if 0 < len(solid) < len(heights):
+        heights, widths = np.delete(heights, solid), np.delete(widths, solid)
+    ref = typical_height(heights, widths)
     cands = [Candidate(tuple(int(v) for v in stats[i, :4]), [i]) for i in keep]
     cands = _merge_pieces(cands, ref)
     ih, iw = mask.shape
@@ -219,11 +231,26 @@ def text_lines(digits: list[Candidate], others: list[Candidate], ref: float,
     for line in group_lines(digits + others, ref):
         if not wordy(line):
             continue
-        for group in split_numbers(line, ref):
+        for group in (g for n in split_numbers(line, ref) for g in _apart_from_words(n, other_ids, ref)):
             if len(group) == 1 or wordy(group) or any(id(c) in doubtful_ids for c in group):
                 dropped += [c for c in group if id(c) not in other_ids]
     gone = {id(c) for c in dropped}
     return [c for c in digits if id(c) not in gone], dropped
+
+
+def _apart_from_words(group: list[Candidate], other_ids: set[int], ref: float) -> list[list[Candidate]]:
+    """``group`` (one number by the gaps alone, left to right) split wherever a digit and a "not a
+    digit" candidate (``other_ids``) are at least WORD_GAP digit heights apart: a word and the
+    number written after it a word space away are two groups, not one wordy number."""
+    h = float(np.median([c.box[3] for c in group])) or ref
+    parts = [[group[0]]]
+    for prev, c in zip(group, group[1:], strict=False):
+        gap = c.box[0] - (prev.box[0] + prev.box[2])
+        if (id(prev) in other_ids) != (id(c) in other_ids) and gap >= WORD_GAP * h:
+            parts.append([c])
+        else:
+            parts[-1].append(c)
+    return parts
 
 
 def in_clutter(digits: list[Candidate], others: list[Box], ref: float) -> tuple[list[Candidate],
