@@ -185,6 +185,21 @@ def test_blank_paper_has_no_ink():
     assert ink.mask.sum() == 0
 
 
+def test_grainy_paper_is_smoothed_and_its_ink_found():
+    img = _paper()
+    cv2.circle(img, (200, 150), 60, (40, 40, 60), 5)
+    clean = binarizing.ink_gray(img, False)
+    assert binarizing.noise_level(clean) < binarizing.NOISY and binarizing.denoised(clean) is clean
+    grain = 1 + 0.15 * np.random.default_rng(0).standard_normal(img.shape[:2])
+    grainy = np.clip(img * grain[..., None], 0, 255).astype(np.uint8)
+    gray = binarizing.ink_gray(grainy, False)
+    assert binarizing.noise_level(gray) > binarizing.NOISY
+    assert binarizing.noise_level(binarizing.denoised(gray)) < binarizing.NOISY
+    # the grain made thousands of specks of "ink"; smoothed, the circle is the only mark
+    n, _ = cv2.connectedComponents(binarizing.binarize(grainy).mask)
+    assert n - 1 == 1
+
+
 def test_coloured_and_light_ink():
     img = _paper()
     cv2.circle(img, (200, 150), 60, (200, 30, 30), 4)  # red ink

@@ -194,6 +194,16 @@ def test_small_number_beside_a_solid_shape(reader, glyphs, number):
     assert [r.box[0] for r in result.rejected] == [600]  # the shirt
 
 
+@pytest.mark.parametrize("noise", [0.15, 0.2])
+def test_numbers_on_grainy_paper(reader, glyphs, noise):
+    # a dark photo's sensor grain, as strong as in high-ISO phone photos: every pixel varies by
+    # ``noise`` of its brightness, and a per-pixel threshold made specks of ink everywhere
+    img = compose(glyphs, ["4721 9360", "58"], height=48, size=(800, 450), seed=3)
+    grain = 1 + noise * np.random.default_rng(5).standard_normal(img.shape[:2])
+    img = np.clip(img * grain[..., None], 0, 255).astype(np.uint8)
+    assert reader.read(img).text == "4721 9360\n58"
+
+
 def test_full_size_reading_must_find_the_same_ink(reader):
     # MNIST test digits on ruled paper with a shadow, by benchmarks/not_digits.py: the digits are
     # small, so the 1280-pixel picture is read again at full size, where the paper's grain and the
