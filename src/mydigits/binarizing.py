@@ -72,11 +72,12 @@ LINE_SIDE = 1000
 # Pixel noise (see noise_level) above this fraction of the paper's brightness is grain that a
 # per-pixel threshold turns into specks of ink: a dark or high-ISO photo, a number on carpet. Clean
 # photos and scans measure under 0.012 (the dev set), generated photos of paper under 0.026, paper
-# with grain of 0.06 of its brightness 0.035-0.052 (read as well as without grain). Such a picture
-# is first smoothed by a Gaussian of DENOISE_SIGMA pixels (at the working resolution). Numbers on
-# paper with grain of 0.1 / 0.15 were read whole 54 / about 25 times in 100, smoothed 86 / 84; a
-# wider Gaussian (1.5) filled the small loops of bold digits, a median erased less of the grain,
-# and non-local means made strokes of a woven fabric's threads (EXPERIMENTS.md, 2026-12-07).
+# with grain of 0.06 of its brightness 0.035-0.052 (read as well as without smoothing). A noisier
+# picture is first smoothed by a Gaussian of DENOISE_SIGMA pixels (at the working resolution).
+# Numbers on paper with grain of 0.1 / 0.15 (benchmarks/grainy.py) were read whole 48 / 17 times
+# in 100, smoothed 87 / 79; a wider Gaussian (1.5) filled the small loops of bold digits, a median
+# left more of the grain, and non-local means made strokes of a woven fabric's threads
+# (EXPERIMENTS.md, 2026-12-07).
 NOISY = 0.05
 DENOISE_SIGMA = 1.0
 
@@ -128,8 +129,15 @@ def noise_level(gray: np.ndarray) -> float:
     """The pixel noise of ``gray``, relative to the paper's brightness (its 90th percentile): the
     robust spread (1.4826 times the median absolute deviation) of every pixel from the median of
     its 3x3 neighbourhood. Strokes and edges are a minority of the pixels, so they do not count."""
-    dev = cv2.absdiff(gray, cv2.medianBlur(gray, 3))[::2, ::2]
-    return 1.4826 * float(np.median(dev)) / max(1.0, float(np.percentile(gray[::2, ::2], 90)))
+    dev = cv2.absdiff(gray, cv2.medianBlur(gray, 3))
+    return 1.4826 * _quantile(dev, 0.5) / max(1.0, _quantile(gray, 0.9))
+
+
+def _quantile(u8: np.ndarray, q: float) -> float:
+    """The ``q`` quantile of a uint8 array, from its histogram (sorting a megapixel takes
+    milliseconds, a picture is read in tens of them)."""
+    count = np.cumsum(cv2.calcHist([u8], [0], None, [256], [0, 256]).ravel())
+    return float(np.searchsorted(count, q * count[-1]))
 
 
 def denoised(gray: np.ndarray) -> np.ndarray:

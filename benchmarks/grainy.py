@@ -1,0 +1,70 @@
+"""Does the reader still read a number through a dark photo's sensor grain?
+
+A photo taken in poor light is grainy: every pixel varies around its true value. This benchmark
+writes a number of 3-8 MNIST test digits (writers the model never saw) on each of ``--n``
+generated photos of blank paper (``not_digits.number_on_paper``, the pictures of
+``benchmarks/turned.py``), then multiplies every pixel by 1 + g * N(0, 1) for each grain g of
+``--grain`` (a fraction of its brightness: 0.03 is a phone photo in dim light, 0.15 a photo
+taken in near darkness), and prints the share of pictures whose number comes out whole per grain.
+The column for 0 is the same pictures without grain.
+
+    python benchmarks/grainy.py [--n 100] [--seed 7] [--grain 0,0.06,0.1,0.15] [--model M] [--json]
+
+Needs the MNIST cache (``$MYDIGITS_DATA`` or ``--data-dir``); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import not_digits
+import numpy as np
+
+from mydigits import mnist, paths
+from mydigits.reading import Reader
+
+
+def grainy(pic: np.ndarray, grain: float, rng: np.random.Generator) -> np.ndarray:
+    """``pic`` (uint8 RGB) with every pixel's brightness varied by ``grain`` of itself (the same
+    factor for its three channels, as a sensor's luminance noise)."""
+    factor = 1 + grain * rng.standard_normal(pic.shape[:2]).astype(np.float32)
+    return np.clip(pic.astype(np.float32) * factor[..., None], 0, 255).astype(np.uint8)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100, help="pictures per grain")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--grain", default="0,0.06,0.1,0.15", help="comma-separated grains")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    grains = [float(g) for g in args.grain.split(",")]
+    test = mnist.MNIST(paths.data_dir(args.data_dir), download=False).load("test")
+    reader = Reader(args.model)
+    read = dict.fromkeys(grains, 0)
+    lost: dict[float, list[str]] = {g: [] for g in grains}
+    rng = np.random.default_rng(args.seed)
+    for i in range(args.n):
+        number, pic = not_digits.number_on_paper(rng, test.images, test.labels)
+        for g in grains:
+            text = reader.read(grainy(pic, g, np.random.default_rng([args.seed, i]))).text
+            if not_digits.number_read(text, number):
+                read[g] += 1
+            else:
+                lost[g].append(f"{i:03d}: {number}->{text!r}"[:60])
+    out = {"pictures": args.n, "seed": args.seed, "model": str(args.model or "default"),
+           "read_whole": {str(g): round(read[g] / args.n, 4) for g in grains},
+           "lost": {str(g): lost[g][:20] for g in grains}}
+    if args.json:
+        print(json.dumps(out))
+        return
+    print(f"{args.n} numbers of 3-8 MNIST test digits on generated paper, read whole:")
+    for g in grains:
+        print(f"  grain {g:.2f}: {read[g] / args.n:.1%}")
+
+
+if __name__ == "__main__":
+    main()
