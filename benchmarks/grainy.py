@@ -16,7 +16,6 @@ Needs the MNIST cache (``$MYDIGITS_DATA`` or ``--data-dir``); nothing is downloa
 from __future__ import annotations
 
 import argparse
-import json
 
 import not_digits
 import numpy as np
@@ -43,27 +42,11 @@ def main() -> None:
     args = ap.parse_args()
     grains = [float(g) for g in args.grain.split(",")]
     test = mnist.MNIST(paths.data_dir(args.data_dir), download=False).load("test")
-    reader = Reader(args.model)
-    read = dict.fromkeys(grains, 0)
-    lost: dict[float, list[str]] = {g: [] for g in grains}
     rng = np.random.default_rng(args.seed)
-    for i in range(args.n):
-        number, pic = not_digits.number_on_paper(rng, test.images, test.labels)
-        for g in grains:
-            text = reader.read(grainy(pic, g, np.random.default_rng([args.seed, i]))).text
-            if not_digits.number_read(text, number):
-                read[g] += 1
-            else:
-                lost[g].append(f"{i:03d}: {number}->{text!r}"[:60])
-    out = {"pictures": args.n, "seed": args.seed, "model": str(args.model or "default"),
-           "read_whole": {str(g): round(read[g] / args.n, 4) for g in grains},
-           "lost": {str(g): lost[g][:20] for g in grains}}
-    if args.json:
-        print(json.dumps(out))
-        return
-    print(f"{args.n} numbers of 3-8 MNIST test digits on generated paper, read whole:")
-    for g in grains:
-        print(f"  grain {g:.2f}: {read[g] / args.n:.1%}")
+    pictures = (not_digits.number_on_paper(rng, test.images, test.labels) for _ in range(args.n))
+    variants = {g: lambda pic, i, g=g: grainy(pic, g, np.random.default_rng([args.seed, i])) for g in grains}
+    out = not_digits.numbers_read(Reader(args.model), pictures, variants, args)
+    not_digits.print_numbers_read(out, args.json, "grain {}")
 
 
 if __name__ == "__main__":

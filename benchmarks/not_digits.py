@@ -584,6 +584,35 @@ def number_read(text: str, number: str) -> bool:
     return number in text.split()
 
 
+def numbers_read(reader, pictures, variants: dict, args: argparse.Namespace) -> dict:
+    """Read each (number, picture) of ``pictures`` as every one of ``variants`` (a name -> a
+    function of the picture and its index) makes it: the report of ``turned.py`` and
+    ``grainy.py``, the share of the ``args.n`` pictures read whole per variant and the first
+    numbers lost."""
+    read = dict.fromkeys(variants, 0)
+    lost: dict = {v: [] for v in variants}
+    for i, (number, pic) in enumerate(pictures):
+        for name, make in variants.items():
+            text = reader.read(make(pic, i)).text
+            if number_read(text, number):
+                read[name] += 1
+            else:
+                lost[name].append(f"{i:03d}: {number}->{text!r}"[:60])
+    return {"pictures": args.n, "seed": args.seed, "model": str(args.model or "default"),
+            "read_whole": {str(v): round(read[v] / args.n, 4) for v in variants},
+            "lost": {str(v): lost[v][:20] for v in variants}}
+
+
+def print_numbers_read(out: dict, as_json: bool, row: str) -> None:
+    """``numbers_read``'s report as JSON, or a line per variant, named by ``row`` (a format)."""
+    if as_json:
+        print(json.dumps(out))
+        return
+    print(f"{out['pictures']} numbers of 3-8 MNIST test digits on generated paper, read whole:")
+    for name, share in out["read_whole"].items():
+        print(f"  {row.format(name)}: {share:.1%}")
+
+
 def has_digit(text: str) -> bool:
     return any(ch.isdigit() for ch in text)
 

@@ -15,7 +15,6 @@ Needs the MNIST cache (``$MYDIGITS_DATA`` or ``--data-dir``); nothing is downloa
 from __future__ import annotations
 
 import argparse
-import json
 
 import not_digits
 import numpy as np
@@ -36,26 +35,10 @@ def main() -> None:
     args = ap.parse_args()
     test = mnist.MNIST(paths.data_dir(args.data_dir), download=False).load("test")
     rng = np.random.default_rng(args.seed)
-    reader = Reader(args.model)
-    read = dict.fromkeys(TURNS, 0)
-    lost: dict[int, list[str]] = {t: [] for t in TURNS}
-    for i in range(args.n):
-        number, pic = not_digits.number_on_paper(rng, test.images, test.labels)
-        for turn in TURNS:
-            text = reader.read(np.ascontiguousarray(np.rot90(pic, turn // 90))).text
-            if not_digits.number_read(text, number):
-                read[turn] += 1
-            else:
-                lost[turn].append(f"{i:03d}: {number}->{text!r}"[:60])
-    out = {"pictures": args.n, "seed": args.seed, "model": str(args.model or "default"),
-           "read_whole": {str(t): round(read[t] / args.n, 4) for t in TURNS},
-           "lost": {str(t): lost[t][:20] for t in TURNS}}
-    if args.json:
-        print(json.dumps(out))
-        return
-    print(f"{args.n} numbers of 3-8 MNIST test digits on generated paper, read whole:")
-    for t in TURNS:
-        print(f"  turned {t:3d} degrees: {read[t] / args.n:.1%}")
+    pictures = (not_digits.number_on_paper(rng, test.images, test.labels) for _ in range(args.n))
+    turns = {t: lambda pic, i, k=t // 90: np.ascontiguousarray(np.rot90(pic, k)) for t in TURNS}
+    out = not_digits.numbers_read(Reader(args.model), pictures, turns, args)
+    not_digits.print_numbers_read(out, args.json, "turned {:>3} degrees")
 
 
 if __name__ == "__main__":

@@ -134,8 +134,8 @@ def noise_level(gray: np.ndarray) -> float:
 
 
 def _quantile(u8: np.ndarray, q: float) -> float:
-    """The ``q`` quantile of a uint8 array, from its histogram (sorting a megapixel takes
-    milliseconds, a picture is read in tens of them)."""
+    """The ``q`` quantile of a uint8 array, from its histogram (NumPy's median and percentile of a
+    megapixel take milliseconds, and a picture is read in tens of them)."""
     count = np.cumsum(cv2.calcHist([u8], [0], None, [256], [0, 256]).ravel())
     return float(np.searchsorted(count, q * count[-1]))
 
