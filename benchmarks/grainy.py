@@ -4,9 +4,9 @@ A photo taken in poor light is grainy: every pixel varies around its true value.
 writes a number of 3-8 MNIST test digits (writers the model never saw) on each of ``--n``
 generated photos of blank paper (``not_digits.number_on_paper``, the pictures of
 ``benchmarks/turned.py``), then multiplies every pixel by 1 + g * N(0, 1) for each grain g of
-``--grain`` (a fraction of its brightness: 0.03 is a phone photo in dim light, 0.15 a photo
-taken in near darkness), and prints the share of pictures whose number comes out whole per grain.
-The column for 0 is the same pictures without grain.
+``--grain`` (a fraction of its brightness; the reader smooths a picture whose grain it measures
+over ``binarizing.NOISY``), and prints the share of pictures whose number comes out whole per
+grain. The row for 0 is the same pictures without grain.
 
     python benchmarks/grainy.py [--n 100] [--seed 7] [--grain 0,0.06,0.1,0.15] [--model M] [--json]
 

@@ -196,8 +196,8 @@ def test_small_number_beside_a_solid_shape(reader, glyphs, number):
 
 @pytest.mark.parametrize("noise", [0.15, 0.2])
 def test_numbers_on_grainy_paper(reader, glyphs, noise):
-    # a dark photo's sensor grain, as strong as in high-ISO phone photos: every pixel varies by
-    # ``noise`` of its brightness, and a per-pixel threshold made specks of ink everywhere
+    # the sensor grain of a photo taken in near darkness: every pixel varies by ``noise`` of its
+    # brightness, and a per-pixel threshold made specks of ink everywhere (nothing was read)
     img = compose(glyphs, ["4721 9360", "58"], height=48, size=(800, 450), seed=3)
     grain = 1 + noise * np.random.default_rng(5).standard_normal(img.shape[:2])
     img = np.clip(img * grain[..., None], 0, 255).astype(np.uint8)
