@@ -145,13 +145,13 @@ def find_candidates(mask: np.ndarray, lines: np.ndarray | None = None) -> Segmen
     heights, widths = st[:, cv2.CC_STAT_HEIGHT].astype(float), st[:, cv2.CC_STAT_WIDTH].astype(float)
     # a solid shape (a garment, a bag, a filled drawing) is no digit and does not say how big the
     # digits are: one beside a small number made its digits "too small"
+    cands = [Candidate(tuple(int(v) for v in stats[i, :4]), [i]) for i in keep]
     size = np.maximum(heights, widths)
     big = np.flatnonzero(size >= 0.4 * np.percentile(size, 90))
-    solid = [k for k in big if _filled(labels, Candidate(tuple(int(v) for v in st[k, :4]), [keep[k]]))]
+    solid = [k for k in big if _filled(labels, cands[k])]
     if 0 < len(solid) < len(heights):
         heights, widths = np.delete(heights, solid), np.delete(widths, solid)
     ref = typical_height(heights, widths)
-    cands = [Candidate(tuple(int(v) for v in stats[i, :4]), [i]) for i in keep]
     cands = _merge_pieces(cands, ref)
     ih, iw = mask.shape
     near_lines = None
@@ -242,15 +242,9 @@ def _apart_from_words(group: list[Candidate], other_ids: set[int], ref: float) -
     """``group`` (one number by the gaps alone, left to right) split wherever a digit and a "not a
     digit" candidate (``other_ids``) are at least WORD_GAP digit heights apart: a word and the
     number written after it a word space away are two groups, not one wordy number."""
-    h = float(np.median([c.box[3] for c in group])) or ref
-    parts = [[group[0]]]
-    for prev, c in zip(group, group[1:], strict=False):
-        gap = c.box[0] - (prev.box[0] + prev.box[2])
-        if (id(prev) in other_ids) != (id(c) in other_ids) and gap >= WORD_GAP * h:
-            parts.append([c])
-        else:
-            parts[-1].append(c)
-    return parts
+    h, gaps = _height_and_gaps(group, ref)
+    return _split_before(group, [(id(prev) in other_ids) != (id(c) in other_ids) and gap >= WORD_GAP * h
+                                 for prev, c, gap in zip(group, group[1:], gaps, strict=False)])
 
 
 def in_clutter(digits: list[Candidate], others: list[Box], ref: float) -> tuple[list[Candidate],
@@ -614,16 +608,27 @@ def split_numbers(line: list[Candidate], ref: float) -> list[list[Candidate]]:
     where the line's own spacing says so (see :func:`number_gap`)."""
     if not line:
         return []
-    h = float(np.median([c.box[3] for c in line])) or ref
-    gaps = [c.box[0] - (prev.box[0] + prev.box[2]) for prev, c in zip(line, line[1:], strict=False)]
+    h, gaps = _height_and_gaps(line, ref)
     limit = number_gap(np.asarray(gaps, float) / h) * h
-    numbers = [[line[0]]]
-    for c, gap in zip(line[1:], gaps, strict=True):
-        if gap > limit:
-            numbers.append([c])
+    return _split_before(line, [gap > limit for gap in gaps])
+
+
+def _height_and_gaps(line: list[Candidate], ref: float) -> tuple[float, list[int]]:
+    """The median height of ``line``'s members (``ref`` if none has height) and the gaps between
+    neighbours, left to right."""
+    h = float(np.median([c.box[3] for c in line])) or ref
+    return h, [c.box[0] - (prev.box[0] + prev.box[2]) for prev, c in zip(line, line[1:], strict=False)]
+
+
+def _split_before(line: list[Candidate], cut: list[bool]) -> list[list[Candidate]]:
+    """``line`` in parts, a new one starting at every member after a gap whose ``cut`` is True."""
+    parts = [[line[0]]]
+    for c, new in zip(line[1:], cut, strict=True):
+        if new:
+            parts.append([c])
         else:
-            numbers[-1].append(c)
-    return numbers
+            parts[-1].append(c)
+    return parts
 
 
 def number_gap(gaps: np.ndarray) -> float:
