@@ -549,8 +549,10 @@ def write_number(rng: Rng, pic: np.ndarray, glyphs: list[np.ndarray]) -> np.ndar
         parts.append(np.zeros((height, max(1, int(rng.uniform(0.1, 0.4) * height))), np.uint8))
     number = np.concatenate(parts[:-1], axis=1).astype(np.float32) / 255.0
     nh, nw = number.shape
-    nw = min(nw, w - 2)
-    number = number[:, :nw]
+    if nw > w - 2:  # a long number in a narrow picture is written smaller, never cut off: the
+        # digits the truth counts must all be in the picture
+        number = cv2.resize(number, (w - 2, max(2, round(nh * (w - 2) / nw))), interpolation=cv2.INTER_AREA)
+        nh, nw = number.shape
     edges = cv2.Canny(cv2.cvtColor(pic, cv2.COLOR_RGB2GRAY) if pic.ndim == 3 else pic, 50, 150)
     busy = cv2.integral((edges > 0).astype(np.uint8))
     m = height // 2

@@ -268,6 +268,21 @@ def test_long_digit_strokes_are_not_lines():
     assert ink.lines.sum() == 0 and ink.mask.sum() > 3000
 
 
+def test_a_stroke_spanning_the_picture_is_a_line_only_if_printed():
+    # a 1 from the top of its canvas to the bottom ends on the paper and is as thick as a pen
+    img = np.full((280, 280), 255, np.uint8)
+    cv2.line(img, (150, 10), (135, 270), 0, 16)
+    ink = binarizing.binarize(img)
+    assert ink.lines.sum() == 0 and ink.mask.sum() > 3000
+    # a printed rule as long is a hairline, and one as thick runs off the picture
+    for thickness, ends in ((2, 10), (16, 0)):
+        img = np.full((280, 280), 255, np.uint8)
+        img[::7] = 250  # paper texture, so that the rule is not the picture's only contrast
+        cv2.line(img, (140, ends), (140, 279 - ends), 0, thickness)
+        ink = binarizing.binarize(img)
+        assert ink.lines.sum() > 0 and ink.mask.sum() == 0
+
+
 # -- segmenting -------------------------------------------------------------------------------
 
 
@@ -357,13 +372,38 @@ def test_lone_small_mark_is_a_stray():
 
 
 def test_filled_shape_rejected():
-    mask = np.zeros((200, 400), np.uint8)
+    mask = np.zeros((200, 500), np.uint8)
     cv2.ellipse(mask, (100, 100), (25, 40), 0, 0, 360, 1, 6)  # a "0" drawn with a bold marker
     cv2.ellipse(mask, (200, 100), (25, 40), 0, 0, 360, 1, 6)
-    cv2.ellipse(mask, (300, 100), (30, 42), 0, 0, 360, 1, -1)  # a solid shape of the same size
+    cv2.ellipse(mask, (400, 100), (30, 42), 0, 0, 360, 1, -1)  # a solid shape of the same size
     seg = segmenting.find_candidates(mask)
     assert len(seg.candidates) == 2
     assert [r for _, r in seg.rejected] == ["filled shape"]
+
+
+def test_filled_shape_beside_a_digit_goes_to_the_model():
+    # the same shape in the row of digits, a letter space away: a bold MNIST 4 or 6, whose loop
+    # or triangle the marker filled, looks like that and was refused inside its number (the model
+    # has "not a digit" for the solid shapes: test_reading)
+    mask = np.zeros((200, 400), np.uint8)
+    cv2.ellipse(mask, (100, 100), (25, 40), 0, 0, 360, 1, 6)
+    cv2.ellipse(mask, (200, 100), (25, 40), 0, 0, 360, 1, 6)
+    cv2.ellipse(mask, (300, 100), (30, 42), 0, 0, 360, 1, -1)
+    seg = segmenting.find_candidates(mask)
+    assert len(seg.candidates) == 3 and seg.rejected == []
+
+
+def test_edge_of_the_page_unless_beside_a_digit():
+    mask = np.zeros((200, 600), np.uint8)
+    cv2.line(mask, (8, 60), (8, 140), 1, 5)  # a page's edge, a margin away from the writing
+    for x in (210, 310, 410, 510):
+        cv2.ellipse(mask, (x, 100), (25, 40), 0, 0, 360, 1, 6)
+    seg = segmenting.find_candidates(mask)
+    assert [r for _, r in seg.rejected] == [segmenting.EDGE_OF_PAGE] and len(seg.candidates) == 4
+    # the last 1 of a number written up to the picture's right edge, a letter space from the 0
+    cv2.line(mask, (575, 60), (575, 140), 1, 5)
+    seg = segmenting.find_candidates(mask)
+    assert len(seg.candidates) == 5 and [r for _, r in seg.rejected] == [segmenting.EDGE_OF_PAGE]
 
 
 def test_digits_in_a_line_of_letters_are_dropped():

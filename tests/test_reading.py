@@ -248,6 +248,58 @@ def test_bold_one_written_large(reader):
     assert not any(r.reason == segmenting.FILLED_SHAPE for r in result.rejected)
 
 
+def test_bold_digit_inside_a_number(reader):
+    # a bold MNIST 4 whose triangle the marker filled: as solid as a bag or a stone, it was
+    # refused as a "filled shape" inside its number; beside the number's digits the model judges
+    result = reader.read(DATA / "bold_four_6477.jpg")
+    assert result.text == "6477"
+
+
+@pytest.mark.parametrize("shape", ["ellipse", "rectangle"])
+def test_solid_shape_beside_digits_is_refused_by_the_model(reader, shape):
+    mask = np.zeros((200, 400), np.uint8)
+    cv2.ellipse(mask, (100, 100), (25, 40), 0, 0, 360, 1, 6)
+    cv2.ellipse(mask, (200, 100), (25, 40), 0, 0, 360, 1, 6)
+    if shape == "ellipse":
+        cv2.ellipse(mask, (300, 100), (30, 42), 0, 0, 360, 1, -1)
+    else:
+        cv2.rectangle(mask, (270, 58), (325, 142), 1, -1)
+    result = reader.read((235 - 200 * mask).astype(np.uint8))
+    assert result.text == "00" and [r.reason for r in result.rejected] == ["not a digit"]
+
+
+@pytest.mark.parametrize("margin", [2, 4])
+def test_a_number_cropped_close(reader, glyphs, margin):
+    # a number cut out of a photo a few pixels around its ink: the 1 at either end spans the
+    # picture (it was removed as a printed line) or stands in the picture's edge band (it was
+    # taken for the edge of a page)
+    img = compose(glyphs, ["130561"], size=(700, 160), height=60)
+    ys, xs = np.nonzero(img.min(2) < 150)
+    crop = img[ys.min() - margin : ys.max() + margin, xs.min() - margin : xs.max() + margin]
+    assert reader.read(np.ascontiguousarray(crop)).text == "130561"
+
+
+@pytest.mark.parametrize("height", [240, 260])
+@pytest.mark.parametrize("light_on_dark", [False, True])
+def test_a_one_drawn_the_height_of_its_canvas(reader, height, light_on_dark):
+    # a 1 from the top of the canvas to its bottom spans the picture: it was removed as a printed
+    # line (a margin rule), and the drawing read as nothing
+    img = np.full((280, 280), 255, np.uint8)
+    top = (280 - height) // 2
+    cv2.line(img, (150, top), (135, top + height), 0, 16)
+    assert reader.read(255 - img if light_on_dark else img).text == "1"
+
+
+@pytest.mark.parametrize("light_on_dark", [False, True])
+def test_a_bold_digit_filling_its_canvas(reader, light_on_dark):
+    # strokes a sixth of the canvas wide: the closing that finds the paper (a fifth of the
+    # picture wide) kept the corner of this 7 as paper, the bar came out a "line", and it read 1
+    img = np.full((280, 280), 255, np.uint8)
+    cv2.line(img, (50, 45), (220, 45), 0, 45)
+    cv2.line(img, (220, 45), (120, 255), 0, 45)
+    assert reader.read(255 - img if light_on_dark else img).text == "7"
+
+
 def _written_large(digit: np.ndarray, scale: int) -> np.ndarray:
     """An MNIST digit written ``scale`` times its size in dark ink on plain paper."""
     big = cv2.resize(digit, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255

@@ -33,6 +33,11 @@ MAX_THRESHOLD = 0.45
 # than it is thick.
 LINE_MIN_FRACTION = 0.4
 LINE_MIN_ASPECT = 12.0
+# A lone upright stroke that spans the picture is a printed line (a margin rule, a fold) when it
+# runs off the picture or is thinner than DRAWN_STROKE of its length; one that starts and ends on
+# the paper, as thick as a pen's stroke on a digit that size, is a 1 filling its picture (a canvas
+# drawing, a tight crop of a number).
+DRAWN_STROKE = 0.02
 # Resolution of the background estimate (long side, pixels) and its closing size (fraction).
 BG_SIDE = 320
 BG_KERNEL_FRACTION = 0.2
@@ -41,7 +46,8 @@ BG_KERNEL_FRACTION = 0.2
 # BG_KERNEL_STROKES stroke widths wide (of the ink found first) still removes every stroke and
 # follows the shadow; where the wide estimate is more than SHADOW_STEP brighter than it, the paper
 # is in shadow and the narrow estimate is used. Elsewhere the wide one stays (it is smoother), and
-# so does the threshold.
+# so does the threshold. Strokes bolder than a fifth of the closing (a digit filling its canvas)
+# are not removed by it, and the closing is widened to BG_KERNEL_STROKES strokes instead.
 BG_KERNEL_STROKES = 5.0
 SHADOW_STEP = 0.08
 # A shadow fades in over its penumbra; a dark object on the paper (a garment, a bag) has a sharp
@@ -170,7 +176,16 @@ def binarize(pixels: np.ndarray, remove_lines: bool = True) -> Ink:
     bg = background(gray)
     strength, t, mask = _ink(gray, bg)
     stroke = _stroke_width(mask) if mask.any() else 0.0
-    if 0 < BG_KERNEL_STROKES * stroke < 0.5 * BG_KERNEL_FRACTION * max(gray.shape):
+    if BG_KERNEL_STROKES * stroke > BG_KERNEL_FRACTION * max(gray.shape):
+        # strokes so bold for the picture (a digit filling its canvas, an enlarged MNIST digit)
+        # that the closing keeps their cores and a filled loop as paper: closed wider, if what
+        # that finds is ink. A shadow as broad (a hand's, a phone's) leaves more than
+        # SHADOW_LIGHT of the light; the paper under most of the ink got less.
+        bg_wide = background(gray, BG_KERNEL_STROKES * stroke)
+        wide = _ink(gray, bg_wide)
+        if wide[2].any() and np.median(wide[0][wide[2] > 0]) >= 1 - SHADOW_LIGHT:
+            bg, (strength, t, mask) = bg_wide, wide
+    elif 0 < BG_KERNEL_STROKES * stroke < 0.5 * BG_KERNEL_FRACTION * max(gray.shape):
         bg_narrow = background(gray, BG_KERNEL_STROKES * stroke)
         shadow = (bg.astype(np.float32) > (1 + SHADOW_STEP) * bg_narrow).astype(np.uint8)
         if shadow.any():
@@ -431,10 +446,20 @@ def _find_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         y0, x0, band = c
         crossed = hl[y0 : y0 + band.shape[0], x0 : x0 + band.shape[1]] & band
         crossings = cv2.connectedComponents(crossed.astype(np.uint8))[0] - 1
-        if length >= 0.9 * h or comp in grid_comps or crossings >= 2:
+        if (length >= 0.9 * h and not _drawn(c, h)) or comp in grid_comps or crossings >= 2:
             paint(vl, c)
     vl |= _box_separators(opened_v, hl)
     return hl, vl
+
+
+def _drawn(seg: Segment, h: int) -> bool:
+    """True when the upright stroke ``seg`` in a picture ``h`` pixels tall ends on the paper at
+    both ends and is at least DRAWN_STROKE of its length thick: a pen's stroke, not a printed line."""
+    y0, _, band = seg
+    rows = np.flatnonzero(band.any(1))
+    top, bottom = y0 + rows[0], y0 + rows[-1]
+    thickness = band.sum() / len(rows)
+    return top > 0 and bottom < h - 1 and thickness >= DRAWN_STROKE * len(rows)
 
 
 def _remove_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

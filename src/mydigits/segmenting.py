@@ -41,9 +41,21 @@ STRAY_SIZE = 0.5  # a mark smaller than this with no digit within STRAY_GAP is n
 STRAY_GAP = 1.5
 # A candidate whose strokes are wider than this fraction of its size is a filled shape (a bag, a
 # shoe, a stone in a texture), not a digit: the boldest marker digits of the dev set stay below 0.27.
+# In a row of digits (see BESIDE_GAP) it goes to the model instead: a bold 4 or 6 whose triangle or
+# loop the marker filled is as solid, and the model has "not a digit" for real solid shapes.
 FILLED = 0.33
 BAR_ASPECT = 2.2  # ...but an upright bar is its own stroke (see _filled)
 FILLED_SHAPE = "filled shape"  # its rejection reason: such shapes also count as clutter (reading)
+# A thin mark along the picture's edge (within EDGE_BAND of its width or height) is the edge of a
+# page or of the photo, unless it stands in a row of digits: then it is a 1 at the end of a number
+# written or cropped close to the edge (a page's edge is a margin away from the writing).
+EDGE_BAND = 0.05
+EDGE_OF_PAGE = "edge of the page or photo"
+# "In a row of digits": beside a digit candidate of about its size (at most BESIDE_SIZE times
+# bigger or smaller) that shares most of its rows, at most BESIDE_GAP digit heights from it (the
+# spacing of the digits of one number).
+BESIDE_GAP = 0.5
+BESIDE_SIZE = 1.5
 TOO_SMALL_MARK = "too small"  # the reason for marks under TOO_SMALL: more of them than digits
 # found make the reader measure the digits' size again without the refused marks (reading)
 # A line of candidates in which at least this fraction are "not a digit" is writing or a pattern
@@ -157,7 +169,7 @@ def find_candidates(mask: np.ndarray, lines: np.ndarray | None = None) -> Segmen
     near_lines = None
     if lines is not None and lines.any():
         near_lines = cv2.dilate(lines, np.ones((5, 5), np.uint8)) > 0
-    good, rejected = [], []
+    good, rejected, in_row_only = [], [], []
     for c in cands:
         x, y, w, h = c.box
         reason = None
@@ -167,23 +179,46 @@ def find_candidates(mask: np.ndarray, lines: np.ndarray | None = None) -> Segmen
             reason = "too big"
         elif w > 3.0 * h and h < 0.5 * ref:
             reason = "line or dash"
-        elif (h >= 2.5 * w and min(x + w / 2, iw - x - w / 2) < 0.05 * iw) or (
-                w >= 2.5 * h and min(y + h / 2, ih - y - h / 2) < 0.05 * ih):
-            reason = "edge of the page or photo"
+        elif (h >= 2.5 * w and min(x + w / 2, iw - x - w / 2) < EDGE_BAND * iw) or (
+                w >= 2.5 * h and min(y + h / 2, ih - y - h / 2) < EDGE_BAND * ih):
+            reason = EDGE_OF_PAGE
         elif _filled(labels, c):
             reason = FILLED_SHAPE
         elif near_lines is not None and min(w, h) < 0.25 * ref:
             own = np.isin(labels[y : y + h, x : x + w], c.ids)
             if near_lines[y : y + h, x : x + w][own].mean() > 0.8:
                 reason = "part of a printed line"
-        if reason:
+        if reason in (EDGE_OF_PAGE, FILLED_SHAPE):
+            in_row_only.append((c, reason))
+        elif reason:
             rejected.append((c.box, reason))
         else:
             good.append(c)
+    for c, reason in in_row_only:
+        if _in_a_row_of(c, good, ref):
+            good.append(c)
+        else:
+            rejected.append((c.box, reason))
     # the typical height again, now from accepted candidates only
     if good:
         ref = float(np.median([c.box[3] for c in good]))
     return Segmentation(labels, good, rejected, ref)
+
+
+def _in_a_row_of(c: Candidate, digits: list[Candidate], ref: float) -> bool:
+    """True when ``c`` stands in a row with one of ``digits`` (see BESIDE_GAP): side by side, or,
+    for a mark lying down (a line of a page turned sideways), one above the other."""
+    x, y, w, h = c.box
+    upright = h >= w
+    for d in digits:
+        dx, dy, dw, dh = d.box
+        if upright:
+            shared, gap, a, b = _overlap(y, y + h, dy, dy + dh), max(dx - x - w, x - dx - dw), h, dh
+        else:
+            shared, gap, a, b = _overlap(x, x + w, dx, dx + dw), max(dy - y - h, y - dy - dh), w, dw
+        if shared >= 0.5 * min(a, b) and gap <= BESIDE_GAP * ref and max(a, b) <= BESIDE_SIZE * min(a, b):
+            return True
+    return False
 
 
 def _filled(labels: np.ndarray, c: Candidate) -> bool:
