@@ -457,6 +457,8 @@ def _drawn(seg: Segment, h: int) -> bool:
     both ends and is at least DRAWN_STROKE of its length thick: a pen's stroke, not a printed line."""
     y0, _, band = seg
     rows = np.flatnonzero(band.any(1))
+    if rows.size == 0:
+        return False
     top, bottom = y0 + rows[0], y0 + rows[-1]
     thickness = band.sum() / len(rows)
     return top > 0 and bottom < h - 1 and thickness >= DRAWN_STROKE * len(rows)
