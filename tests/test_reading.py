@@ -300,6 +300,18 @@ def test_a_bold_digit_filling_its_canvas(reader, light_on_dark):
     assert reader.read(255 - img if light_on_dark else img).text == "7"
 
 
+def test_a_broad_shadow_is_not_taken_for_a_bold_stroke(reader):
+    # a hand's shadow, a quarter of the picture wide, is as broad as the bold strokes for which the
+    # paper's closing is widened; the wider closing would take it for ink, a "1", but its darkness
+    # (half the light) is a shadow's, not ink's
+    img = np.full((500, 500), 225, np.float32)
+    shadow = np.zeros((500, 500), np.float32)
+    cv2.fillPoly(shadow, [np.array([(60, 470), (200, 470), (330, 120), (300, 90)], np.int32)], 1.0)
+    shadow = cv2.GaussianBlur(shadow, (0, 0), 8)
+    img = np.dstack([(img * (1 - 0.5 * shadow)).astype(np.uint8)] * 3)
+    assert reader.read(img).text == ""
+
+
 def _written_large(digit: np.ndarray, scale: int) -> np.ndarray:
     """An MNIST digit written ``scale`` times its size in dark ink on plain paper."""
     big = cv2.resize(digit, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC).astype(np.float32) / 255
