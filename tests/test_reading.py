@@ -290,6 +290,16 @@ def test_a_one_drawn_the_height_of_its_canvas(reader, height, light_on_dark):
     assert reader.read(255 - img if light_on_dark else img).text == "1"
 
 
+@pytest.mark.parametrize("pen", [6, 18])
+def test_ten_drawn_the_height_of_the_web_canvas(reader, pen):
+    # the web page's drawing pad (900x360, pens of 6-40 pixels, 18 by default): a 1 drawn from its
+    # top to its bottom was removed as a printed line, and "10" read "0"
+    img = np.full((360, 900), 255, np.uint8)
+    cv2.line(img, (300, 12), (290, 348), 0, pen)
+    cv2.ellipse(img, (420, 180), (50, 150), 0, 0, 360, 0, pen)
+    assert reader.read(img).text == "10"
+
+
 @pytest.mark.parametrize("light_on_dark", [False, True])
 def test_a_bold_digit_filling_its_canvas(reader, light_on_dark):
     # strokes a sixth of the canvas wide: the closing that finds the paper (a fifth of the
