@@ -200,6 +200,25 @@ def test_grainy_paper_is_smoothed_and_its_ink_found():
     assert n - 1 == 1
 
 
+def test_blur_is_measured_and_undone():
+    img = _paper()
+    cv2.putText(img, "2839", (60, 190), cv2.FONT_HERSHEY_SIMPLEX, 3.0, (40, 40, 60), 4, cv2.LINE_AA)
+
+    def blur_of(pixels):
+        gray = binarizing.ink_gray(pixels, False)
+        strength, _, mask = binarizing._ink(gray, binarizing.background(gray))
+        return binarizing.blur_sigma(strength, mask)
+
+    blurred = cv2.GaussianBlur(img, (0, 0), 3.0)
+    assert blur_of(img) < binarizing.BLURRED < blur_of(blurred) < 4.5
+    # sharpened, the strokes are as thin as in focus again, and the paper as bright
+    gray = binarizing.ink_gray(blurred, False)
+    sharp = binarizing.deblurred(gray, blur_of(blurred))
+    assert abs(float(np.median(sharp)) - float(np.median(gray))) < 3
+    widths = [binarizing._stroke_width(binarizing.binarize(p).mask) for p in (img, blurred)]
+    assert widths[1] < 1.5 * widths[0]
+
+
 def test_coloured_and_light_ink():
     img = _paper()
     cv2.circle(img, (200, 150), 60, (200, 30, 30), 4)  # red ink

@@ -255,6 +255,18 @@ def test_bold_digit_inside_a_number(reader):
     assert result.text == "6477"
 
 
+@pytest.mark.parametrize(("picture", "sigma", "text"), [
+    (EXAMPLES / "scan_0123456789.png", 5, "0123456789"),
+    (DATA / "half_shadow_36503.jpg", 3, "36503"),
+    (DATA / "ruled_shadow_5906.jpg", 4, "5906"),
+])
+def test_a_photo_out_of_focus(reader, picture, sigma, text):
+    # out of focus, the threshold closed the 3's and the 9's openings (read 8 and 1) and joined
+    # the digits in the shadow into blobs; the picture is sharpened first
+    pixels = cv2.cvtColor(cv2.imread(str(picture)), cv2.COLOR_BGR2RGB)
+    assert reader.read(cv2.GaussianBlur(pixels, (0, 0), sigma)).text == text
+
+
 @pytest.mark.parametrize("shape", ["ellipse", "rectangle"])
 def test_solid_shape_beside_digits_is_refused_by_the_model(reader, shape):
     mask = np.zeros((200, 400), np.uint8)

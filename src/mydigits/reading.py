@@ -256,14 +256,14 @@ class Reader:
         img = loading.load(source, name, work_side=loading.QUICK_SIDE)
         timings["load"] = _ms(t)
         t = time.perf_counter()
-        ink = binarizing.binarize(img.pixels)
+        ink = binarizing.binarize(img.pixels, scale=img.scale)
         timings["binarize"] = _ms(t)
         if img.scale > 1.2:
             quick = segmenting.find_candidates(ink.mask, ink.lines)
             if quick.candidates and quick.digit_height < MIN_DIGIT_PX:
                 t = time.perf_counter()
                 full = loading.load(source, name)
-                full_ink = binarizing.binarize(full.pixels)
+                full_ink = binarizing.binarize(full.pixels, scale=full.scale)
                 # more pixels must find the same ink: at full size the paper's grain is no longer
                 # averaged away, and with a shadow pushing the threshold down to its minimum, a
                 # fifth of a sheet came out as "ink"
