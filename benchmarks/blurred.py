@@ -16,14 +16,9 @@ Needs the MNIST cache (``$MYDIGITS_DATA`` or ``--data-dir``); nothing is downloa
 
 from __future__ import annotations
 
-import argparse
-
 import cv2
 import not_digits
 import numpy as np
-
-from mydigits import mnist, paths
-from mydigits.reading import Reader
 
 
 def blurred(pic: np.ndarray, blur: float) -> np.ndarray:
@@ -32,21 +27,8 @@ def blurred(pic: np.ndarray, blur: float) -> np.ndarray:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=100, help="pictures per blur")
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--blur", default="0,0.004,0.008,0.012", help="comma-separated blurs (of the short side)")
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
-    blurs = [float(b) for b in args.blur.split(",")]
-    test = mnist.MNIST(paths.data_dir(args.data_dir), download=False).load("test")
-    rng = np.random.default_rng(args.seed)
-    pictures = (not_digits.number_on_paper(rng, test.images, test.labels) for _ in range(args.n))
-    variants = {b: lambda pic, i, b=b: blurred(pic, b) for b in blurs}
-    out = not_digits.numbers_read(Reader(args.model), pictures, variants, args)
-    not_digits.print_numbers_read(out, args.json, "blur {}")
+    not_digits.numbers_through(__doc__.splitlines()[0], "blur", "0,0.004,0.008,0.012",
+                               lambda pic, b, i, seed: blurred(pic, b), "blur {}")
 
 
 if __name__ == "__main__":

@@ -15,13 +15,8 @@ Needs the MNIST cache (``$MYDIGITS_DATA`` or ``--data-dir``); nothing is downloa
 
 from __future__ import annotations
 
-import argparse
-
 import not_digits
 import numpy as np
-
-from mydigits import mnist, paths
-from mydigits.reading import Reader
 
 
 def grainy(pic: np.ndarray, grain: float, rng: np.random.Generator) -> np.ndarray:
@@ -32,21 +27,9 @@ def grainy(pic: np.ndarray, grain: float, rng: np.random.Generator) -> np.ndarra
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=100, help="pictures per grain")
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--grain", default="0,0.06,0.1,0.15", help="comma-separated grains")
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
-    grains = [float(g) for g in args.grain.split(",")]
-    test = mnist.MNIST(paths.data_dir(args.data_dir), download=False).load("test")
-    rng = np.random.default_rng(args.seed)
-    pictures = (not_digits.number_on_paper(rng, test.images, test.labels) for _ in range(args.n))
-    variants = {g: lambda pic, i, g=g: grainy(pic, g, np.random.default_rng([args.seed, i])) for g in grains}
-    out = not_digits.numbers_read(Reader(args.model), pictures, variants, args)
-    not_digits.print_numbers_read(out, args.json, "grain {}")
+    not_digits.numbers_through(__doc__.splitlines()[0], "grain", "0,0.06,0.1,0.15",
+                               lambda pic, g, i, seed: grainy(pic, g, np.random.default_rng([seed, i])),
+                               "grain {}")
 
 
 if __name__ == "__main__":

@@ -605,6 +605,26 @@ def numbers_read(reader, pictures, variants: dict, args: argparse.Namespace) -> 
             "lost": {str(v): lost[v][:20] for v in variants}}
 
 
+def numbers_through(description: str, option: str, default: str, degrade: Callable, row: str) -> None:
+    """The whole of ``grainy.py`` and ``blurred.py``: ``--n`` numbers on generated paper
+    (``number_on_paper``), each read through ``degrade(picture, level, index, seed)`` for every
+    level of ``--OPTION`` (comma-separated, ``default``), reported a line per level (``row``)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--n", type=int, default=100, help="pictures per level")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(f"--{option}", default=default, help=f"comma-separated levels (default {default})")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    levels = [float(v) for v in getattr(args, option).split(",")]
+    test = mnist.MNIST(paths.data_dir(args.data_dir), download=False).load("test")
+    rng = np.random.default_rng(args.seed)
+    pictures = (number_on_paper(rng, test.images, test.labels) for _ in range(args.n))
+    variants = {v: lambda pic, i, v=v: degrade(pic, v, i, args.seed) for v in levels}
+    print_numbers_read(numbers_read(Reader(args.model), pictures, variants, args), args.json, row)
+
+
 def print_numbers_read(out: dict, as_json: bool, row: str) -> None:
     """``numbers_read``'s report as JSON, or a line per variant, named by ``row`` (a format)."""
     if as_json:
