@@ -41,6 +41,7 @@ run realworld_turn270 $PY benchmarks/realworld.py --json --turn 270
 run turned $PY benchmarks/turned.py --json
 run grainy $PY benchmarks/grainy.py --json
 run blurred $PY benchmarks/blurred.py --json
+run tilted $PY benchmarks/tilted.py --json
 run not_digits $PY benchmarks/not_digits.py --json --fashion "$FASHION" --quickdraw --with-number
 run read_speed $PY benchmarks/read_speed.py --json
 run touching $PY benchmarks/touching.py --json

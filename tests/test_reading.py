@@ -23,7 +23,7 @@ from PIL import Image
 
 from mydigits import binarizing, segmenting
 from mydigits.errors import MydigitsError
-from mydigits.reading import Reader, ReadResult
+from mydigits.reading import Reader, ReadResult, tilted
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DATA = Path(__file__).resolve().parent / "data"
@@ -253,6 +253,21 @@ def test_bold_digit_inside_a_number(reader):
     # refused as a "filled shape" inside its number; beside the number's digits the model judges
     result = reader.read(DATA / "bold_four_6477.jpg")
     assert result.text == "6477"
+
+
+@pytest.mark.parametrize("degrees", [-20, 25])
+def test_a_number_photographed_askew(reader, degrees):
+    # each digit tilted with its line, past what the model learned: 0123466789 and 01234 67 89
+    # before the ink was turned level and read again
+    scan = cv2.cvtColor(cv2.imread(str(EXAMPLES / "scan_0123456789.png")), cv2.COLOR_BGR2RGB)
+    img = tilted(scan, degrees, border=cv2.BORDER_REPLICATE)[0]
+    result = reader.read(img)
+    assert result.text == "0123456789"
+    # the boxes are in the tilted picture, each around its digit's ink
+    gray = img.min(2)
+    for d in result.digits:
+        x, y, w, h = d.box
+        assert w < 120 and h < 120 and gray[y : y + h, x : x + w].min() < 100
 
 
 @pytest.mark.parametrize(("picture", "sigma", "text"), [

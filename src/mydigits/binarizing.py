@@ -219,11 +219,13 @@ def binarize(pixels: np.ndarray, remove_lines: bool = True, scale: float = 1.0) 
     """Find the ink in uint8 gray or RGB pixels. ``scale``: the photo's own pixels per pixel of
     ``pixels`` (below 1 for a small picture enlarged, whose enlargement softens every edge)."""
     light = polarity_is_light_ink(pixels)
-    gray = denoised(ink_gray(pixels, light))
+    raw = ink_gray(pixels, light)
+    gray = denoised(raw)
     ink, strength, stroke = _find_ink(gray, pixels, light, remove_lines)
-    # measured without the printed lines: a grid's thin lines have no steep edge to measure
+    # measured without the printed lines: a grid's thin lines have no steep edge to measure. A
+    # grainy picture, smoothed, is not sharpened again: deconvolution brings the grain back.
     blur = blur_sigma(strength, ink.mask, stroke)
-    if blur * min(1.0, scale) > BLURRED and blur > BLUR_STROKE * stroke:
+    if gray is raw and blur * min(1.0, scale) > BLURRED and blur > BLUR_STROKE * stroke:
         # deconvolved where there is ink: it takes 60 Gaussian blurs of what it covers
         x, y, w, h = cv2.boundingRect(ink.mask | ink.lines)
         pad = int(4 * blur) + 1

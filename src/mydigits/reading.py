@@ -66,6 +66,12 @@ SIDEWAYS_MARKS = 3
 # floor, never with it.
 UPSIDE_DOWN_MARGIN = 0.1
 UPSIDE_DOWN_SURE = 0.8
+# A page photographed askew tilts every digit with its line, past what the model learned (12
+# degrees) and the line grouping's tolerance. When the marks' lines (segmenting.estimate_skew,
+# from at least TILT_MARKS marks) slope by at least TILT_MIN degrees, the ink is turned level and
+# read again, and that reading is taken if it scores better (Reader._orientation_score).
+TILT_MIN = 4.0
+TILT_MARKS = 3
 # A model's probabilities hold for pictures in which marks are "not one digit" as often as in its
 # training; a picture says how many are there (see picture_prior). A model records that share in
 # its metadata ("not_a_digit_share"); for one that does not (net-v1, trained on 22% negatives
@@ -299,8 +305,18 @@ class Reader:
                 turn = 2
                 seg, digits_c, not_digits = upside
             timings["orientation"] = _ms(t)
+        tilt = None
+        marks = digits_c + not_digits
+        slope = segmenting.estimate_skew(marks, seg.digit_height) if len(marks) >= TILT_MARKS else 0.0
+        if abs(np.degrees(np.arctan(slope))) >= TILT_MIN:
+            t = time.perf_counter()
+            level, back = _level_ink(_rotate_ink(ink, turn) if turn else ink, float(np.degrees(np.arctan(slope))))
+            found = self._recognize(level)
+            if self._orientation_score(found[1], found[2]) > self._orientation_score(digits_c, not_digits):
+                (seg, digits_c, not_digits), tilt = found, back
+            timings["tilt"] = _ms(t)
         t = time.perf_counter()
-        result = self._assemble(img, seg, digits_c, not_digits, turn)
+        result = self._assemble(img, seg, digits_c, not_digits, turn, tilt)
         timings["assemble"] = _ms(t)
         timings["total"] = sum(timings.values())
         result.timings_ms = timings
@@ -401,13 +417,16 @@ class Reader:
         return seg, digits_c, not_digits
 
     def _assemble(self, img: loading.LoadedImage, seg: segmenting.Segmentation,
-                  digits_c: list, not_digits: list, turn: int = 0) -> ReadResult:
+                  digits_c: list, not_digits: list, turn: int = 0,
+                  tilt: np.ndarray | None = None) -> ReadResult:
+        """The result, boxes in the original picture's pixels: found in the working picture turned
+        by ``turn`` quarter turns, then levelled (``tilt``: the affine map back, see _level_ink)."""
         s = img.scale
         ow, oh = img.original_size
         shape = img.pixels.shape[:2]
 
         def box(b) -> Box:
-            x, y, w, h = _unrotate(b, turn, shape)
+            x, y, w, h = _unrotate(b if tilt is None else _unlevel(b, tilt), turn, shape)
             x0, y0 = max(0, round(x * s)), max(0, round(y * s))
             x1, y1 = min(ow, round((x + w) * s)), min(oh, round((y + h) * s))
             return [int(x0), int(y0), int(max(1, x1 - x0)), int(max(1, y1 - y0))]
@@ -552,6 +571,39 @@ def _rotate_ink(ink: binarizing.Ink, k: int) -> binarizing.Ink:
     return binarizing.Ink(np.ascontiguousarray(np.rot90(ink.soft, k)),
                           np.ascontiguousarray(np.rot90(ink.mask, k)),
                           np.ascontiguousarray(np.rot90(ink.lines, k)), ink.inverted, ink.threshold)
+
+
+def tilted(pixels: np.ndarray, degrees: float, interpolation: int = cv2.INTER_LINEAR,
+           border: int = cv2.BORDER_CONSTANT) -> tuple[np.ndarray, np.ndarray]:
+    """``pixels`` turned by ``degrees`` counter-clockwise on a canvas that holds all of it (the
+    corners filled by ``border``, cv2's border modes, black for the constant one), and the affine
+    map (2x3) from the new canvas back to ``pixels``: a page levelled loses none of its ink."""
+    h, w = pixels.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(h * sin + w * cos + 0.5), int(h * cos + w * sin + 0.5)
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    out = cv2.warpAffine(pixels, m, (nw, nh), flags=interpolation, borderMode=border, borderValue=0)
+    return out, cv2.invertAffineTransform(m)
+
+
+def _level_ink(ink: binarizing.Ink, degrees: float) -> tuple[binarizing.Ink, np.ndarray]:
+    """The ink turned by ``degrees`` counter-clockwise (``tilted``) and the map back."""
+    mask, back = tilted(ink.mask, degrees, cv2.INTER_NEAREST)
+    soft = tilted(ink.soft, degrees)[0] * mask
+    lines = tilted(ink.lines, degrees, cv2.INTER_NEAREST)[0]
+    return binarizing.Ink(soft, mask, lines, ink.inverted, ink.threshold), back
+
+
+def _unlevel(b: segmenting.Box, back: np.ndarray) -> segmenting.Box:
+    """A box found in the levelled ink, in the ink before (the box around its four corners)."""
+    x, y, w, h = b
+    corners = np.array([[x, y], [x + w, y], [x, y + h], [x + w, y + h]], np.float64)
+    p = corners @ back[:, :2].T + back[:, 2]
+    x0, y0 = np.floor(p.min(0)).astype(int)
+    x1, y1 = np.ceil(p.max(0)).astype(int)
+    return (int(x0), int(y0), int(x1 - x0), int(y1 - y0))
 
 
 def _unrotate(b: segmenting.Box, k: int, shape: tuple[int, int]) -> segmenting.Box:
