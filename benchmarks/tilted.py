@@ -20,12 +20,12 @@ import cv2
 import not_digits
 import numpy as np
 
-from mydigits import reading
+from mydigits import loading
 
 
 def tilted(pic: np.ndarray, degrees: float) -> np.ndarray:
     """``pic`` turned counter-clockwise by ``degrees``, the corners filled with its edges' paper."""
-    return reading.tilted(pic, degrees, border=cv2.BORDER_REPLICATE)[0] if degrees else pic
+    return loading.tilted(pic, degrees, border=cv2.BORDER_REPLICATE)[0] if degrees else pic
 
 
 def main() -> None:

@@ -280,6 +280,38 @@ def test_grid_lines_removed_digit_kept():
     assert abs(x + w / 2 - 200) < 6 and abs(h - 105) < 12
 
 
+@pytest.mark.parametrize("degrees", [-12, 7, 25])
+def test_grid_photographed_askew_is_measured_and_removed(degrees):
+    # a grid tilted past a degree or two breaks into pieces too short for the upright search:
+    # it stayed, and the 0 on it was one mark with the whole grid
+    img = _paper(shadow=0.2)
+    for x in range(40, 400, 40):  # a block of graph paper on a sheet
+        cv2.line(img, (x, 30), (x, 270), (120, 120, 120), 2)
+    for y in range(30, 300, 40):
+        cv2.line(img, (40, y), (360, y), (120, 120, 120), 2)
+    cv2.ellipse(img, (200, 150), (30, 50), 0, 0, 360, (20, 20, 20), 5)
+    img = loading.tilted(img, degrees, border=cv2.BORDER_REPLICATE)[0]
+    raw = binarizing.binarize(img, remove_lines=False)
+    assert abs(binarizing.line_tilt(raw.mask) + degrees) < 1.0
+    seg = segmenting.find_candidates(binarizing.binarize(img).mask)
+    assert len(seg.candidates) == 1 and 95 < seg.candidates[0].box[3] < 125
+
+
+def test_slanted_digit_strokes_are_not_lines():
+    # two parallel strokes at a slant ("11") measure as lines askew; searched for level, they are
+    # strokes as they would be upright
+    img = np.full((400, 400), 255, np.uint8)
+    cv2.line(img, (120, 40), (180, 360), 0, 14)
+    cv2.line(img, (240, 40), (300, 360), 0, 14)
+    ink = binarizing.binarize(img)
+    assert abs(binarizing.line_tilt(ink.mask) + 10.6) < 1.0
+    assert ink.lines.sum() == 0
+    # a lone slanted stroke, or a digit's curve, is not measured at all
+    img[:, 200:] = 255
+    cv2.ellipse(img, (280, 200), (100, 150), 20, 200, 340, 0, 12)
+    assert binarizing.line_tilt(binarizing.binarize(img).mask) == 0.0
+
+
 def test_long_digit_strokes_are_not_lines():
     img = np.full((600, 600, 3), 255, np.uint8)
     cv2.line(img, (300, 60), (310, 540), (0, 0, 0), 8)  # a big "1"

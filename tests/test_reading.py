@@ -23,7 +23,8 @@ from PIL import Image
 
 from mydigits import binarizing, segmenting
 from mydigits.errors import MydigitsError
-from mydigits.reading import Reader, ReadResult, tilted
+from mydigits.loading import tilted
+from mydigits.reading import Reader, ReadResult
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DATA = Path(__file__).resolve().parent / "data"
@@ -268,6 +269,13 @@ def test_a_number_photographed_askew(reader, degrees):
     for d in result.digits:
         x, y, w, h = d.box
         assert w < 120 and h < 120 and gray[y : y + h, x : x + w].min() < 100
+
+
+@pytest.mark.parametrize("degrees", [10, -15])
+def test_a_form_photographed_askew(reader, degrees):
+    # the boxes' lines, tilted, stayed and joined the digits into one mark: nothing was read
+    form = cv2.cvtColor(cv2.imread(str(EXAMPLES / "form_boxes.png")), cv2.COLOR_BGR2RGB)
+    assert reader.read(tilted(form, degrees, border=cv2.BORDER_REPLICATE)[0]).text == "2024"
 
 
 @pytest.mark.parametrize(("picture", "sigma", "text"), [

@@ -16,7 +16,8 @@ notebooks carry printed lines. So, in order:
 5. threshold with Otsu on the ink strength, but never below a minimum contrast (so blank paper
    gives nothing), with hysteresis so faint parts of a stroke stay attached to the strong parts;
 6. remove long thin straight lines (ruled paper, grids, the boxes of forms), restoring the pixels
-   where a digit's stroke crosses them. (Specks are left to segmentation.)
+   where a digit's stroke crosses them; lines askew (a page photographed at a slant) are looked
+   for again with the page turned level. (Specks are left to segmentation.)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from mydigits import loading
 from mydigits.normalizing import ridge_distances
 
 # Ink must be at least this much darker than the paper around it (fraction of paper brightness).
@@ -40,6 +42,18 @@ LINE_MIN_ASPECT = 12.0
 # the paper, as thick as a pen's stroke on a digit that size, is a 1 filling its picture (a canvas
 # drawing, a tight crop of a number).
 DRAWN_STROKE = 0.02
+# The lines are found by long horizontal and vertical openings, which break a line tilted by
+# more than a few degrees into pieces too short to count (the example form's from 7 degrees): the
+# boxes of a form photographed askew stayed, and its digits were read as one mark with them. When
+# the longest straight runs of ink (line_tilt: the strongest LINE_TILT_LINES of a Hough transform,
+# two of them at least LINE_TILT_APART of the picture's short side apart) slope by LINE_TILT_MIN
+# to LINE_TILT_MAX degrees, the lines are searched for again with the mask turned level. Below
+# LINE_TILT_MIN the upright search finds them, and a slightly slanted 1 beside a 0 (parallel
+# "lines") is judged as drawn, not turned a pixel off by the levelling.
+LINE_TILT_MIN = 3.0
+LINE_TILT_MAX = 40.0
+LINE_TILT_LINES = 20
+LINE_TILT_APART = 0.05
 # Resolution of the background estimate (long side, pixels) and its closing size (fraction).
 BG_SIDE = 320
 BG_KERNEL_FRACTION = 0.2
@@ -367,12 +381,23 @@ def _hysteresis(low: np.ndarray, high: np.ndarray) -> np.ndarray:
 Segment = tuple[int, int, np.ndarray]  # y0, x0 and a boolean mask of the line's pixels there
 
 
-def _line_segments(mask: np.ndarray, horizontal: bool) -> tuple[list[Segment], np.ndarray]:
-    """Long thin straight runs in one direction: (candidate lines, the opened mask with every
-    shorter run too)."""
+def _room(mask: np.ndarray, inside: np.ndarray | None, horizontal: bool) -> np.ndarray:
+    """How long a line across the picture is, per row (``horizontal``) or column: the picture's
+    side, or where the picture was turned level (``inside``: its pixels on the new canvas) the
+    run of the picture there, at least half the longest (the corners' runs are short)."""
     h, w = mask.shape
-    side = w if horizontal else h
-    run = max(15, side // 25)
+    if inside is None:
+        return np.full(h if horizontal else w, w if horizontal else h, np.float64)
+    room = inside.sum(1 if horizontal else 0).astype(np.float64)
+    return np.maximum(room, 0.5 * room.max())
+
+
+def _line_segments(mask: np.ndarray, horizontal: bool,
+                   inside: np.ndarray | None = None) -> tuple[list[Segment], np.ndarray]:
+    """Long thin straight runs in one direction: (candidate lines, the opened mask with every
+    shorter run too). ``inside``: see _room."""
+    room = _room(mask, inside, horizontal)
+    run = max(15, int(room.max()) // 25)
     kernel = np.ones((1, run) if horizontal else (run, 1), np.uint8)
     opened = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
     found: list[Segment] = []
@@ -385,12 +410,12 @@ def _line_segments(mask: np.ndarray, horizontal: bool) -> tuple[list[Segment], n
     counts = np.bincount(labels[opened > 0], minlength=n)
     for i in range(1, n):
         length = stats[i, cv2.CC_STAT_WIDTH if horizontal else cv2.CC_STAT_HEIGHT]
-        if length < LINE_MIN_FRACTION * side:
+        x0, y0, bw, bh = stats[i, :4]
+        if length < LINE_MIN_FRACTION * room[y0 + bh // 2 if horizontal else x0 + bw // 2]:
             continue
         thickness = counts[i] / max(length, 1)
         if length < LINE_MIN_ASPECT * max(thickness, 1.0):
             continue
-        x0, y0, bw, bh = stats[i, :4]
         sub = (labels[y0 : y0 + bh, x0 : x0 + bw] == i) & (opened[y0 : y0 + bh, x0 : x0 + bw] > 0)
         band = _straight_band(sub, horizontal)
         if band is not None:
@@ -455,8 +480,9 @@ def _box_separators(opened_v: np.ndarray, hlines: np.ndarray) -> np.ndarray:
     return out
 
 
-def _find_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Ruled, grid and box lines: (horizontal, vertical) pixel masks.
+def _find_lines(mask: np.ndarray, inside: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Ruled, grid and box lines: (horizontal, vertical) pixel masks. ``inside``: the picture's
+    pixels, when ``mask`` is the picture turned level on a larger canvas (see _room).
 
     Long straight strokes are also parts of digits (the bar of a 7, the stem of a 4 or a 1 drawn
     big), so a candidate only counts as a printed line if it spans nearly the whole picture, or is
@@ -465,8 +491,9 @@ def _find_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     it may be a 1.
     """
     h, w = mask.shape
-    hcands, _ = _line_segments(mask, horizontal=True)
-    vcands, opened_v = _line_segments(mask, horizontal=False)
+    hcands, _ = _line_segments(mask, True, inside)
+    vcands, opened_v = _line_segments(mask, False, inside)
+    hroom, vroom = _room(mask, inside, True), _room(mask, inside, False)
     hl = np.zeros_like(mask)
     vl = np.zeros_like(mask)
     if not hcands and not vcands:
@@ -504,7 +531,8 @@ def _find_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         length = c[2].shape[1]
         comp_h = stats[comp, cv2.CC_STAT_HEIGHT]
         boxed = comp in at_top and comp in at_bottom and on_lines[comp] >= 0.6 * area[comp]
-        if length >= 0.9 * w or boxed or length >= 2.5 * comp_h:
+        across = length >= 0.9 * hroom[c[0] + c[2].shape[0] // 2]
+        if across or boxed or length >= 2.5 * comp_h:
             paint(hl, c)
             grid_comps.add(comp)
     for c, comps in zip(vcands, vcomps, strict=True):
@@ -514,7 +542,8 @@ def _find_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         y0, x0, band = c
         crossed = hl[y0 : y0 + band.shape[0], x0 : x0 + band.shape[1]] & band
         crossings = cv2.connectedComponents(crossed.astype(np.uint8))[0] - 1
-        if (length >= 0.9 * h and not _drawn(c, h)) or comp in grid_comps or crossings >= 2:
+        across = length >= 0.9 * vroom[x0 + band.shape[1] // 2]
+        if (across and not _drawn(c, h)) or comp in grid_comps or crossings >= 2:
             paint(vl, c)
     vl |= _box_separators(opened_v, hl)
     return hl, vl
@@ -532,12 +561,48 @@ def _drawn(seg: Segment, h: int) -> bool:
     return top > 0 and bottom < h - 1 and thickness >= DRAWN_STROKE * len(rows)
 
 
+def line_tilt(mask: np.ndarray) -> float:
+    """The angle (degrees, counter-clockwise) that levels the printed lines of a page photographed
+    askew, or 0 when there are none or they are level to within LINE_TILT_MIN.
+
+    The lines are the straightest long runs of ink (a Hough transform of the marks that span
+    LINE_MIN_FRACTION of the picture), horizontal and vertical ones alike; it takes two of them,
+    apart and parallel or at right angles, to call it a page's lines and not a digit's stroke."""
+    h, w = mask.shape
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    spans = (stats[:, cv2.CC_STAT_WIDTH] >= LINE_MIN_FRACTION * w) | \
+            (stats[:, cv2.CC_STAT_HEIGHT] >= LINE_MIN_FRACTION * h)
+    spans[0] = False
+    if not spans.any():
+        return 0.0
+    side = min(h, w)
+    found = cv2.HoughLines(spans[labels].astype(np.uint8), 1, np.pi / 360, int(LINE_MIN_FRACTION * side))
+    if found is None or not len(found):
+        return 0.0
+    rho, theta = found[:LINE_TILT_LINES, 0, 0], np.degrees(found[:LINE_TILT_LINES, 0, 1])
+    angle = (theta + 45) % 90 - 45  # a vertical line's tilt is a horizontal one's
+    family = np.round((theta - angle) / 90) % 2  # 1: horizontal lines, 0: vertical ones
+    same = np.abs(angle - angle[0]) <= 1.0
+    apart = (family != family[0]) | (np.abs(rho - rho[0]) > LINE_TILT_APART * side)
+    if not (same & apart).any() or not LINE_TILT_MIN <= abs(angle[0]) <= LINE_TILT_MAX:
+        return 0.0
+    return float(np.mean(angle[same]))
+
+
 def _remove_lines(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     h, w = mask.shape
     small = mask
     if max(h, w) > LINE_SIDE * 1.2:
         small = (_shrink(mask * 255, LINE_SIDE) >= 96).astype(np.uint8)
     hl, vl = _find_lines(small)
+    tilt = line_tilt(small)
+    if tilt:
+        # searched again with the page levelled, what is found turned back; the upright search
+        # stays, for a page's own lines beside a tilted sheet or form on it
+        level, back = loading.tilted(small, tilt, cv2.INTER_NEAREST)
+        inside = loading.tilted(np.ones_like(small), tilt, cv2.INTER_NEAREST)[0]
+        for found, levelled in zip((hl, vl), _find_lines(level, inside), strict=True):
+            found |= cv2.warpAffine(levelled, back, found.shape[::-1], flags=cv2.INTER_NEAREST)
     if small is not mask:
         f = _factor(mask.shape, LINE_SIDE)
         hl = _grow(hl, (h, w), f, cv2.INTER_NEAREST)

@@ -229,3 +229,18 @@ def _fit(pixels: np.ndarray, size: tuple[int, int], label: str,
         # background estimate (shrunk by a whole factor, up to long side / 320) would have no rows
         raise MydigitsError(f"{one_line(label)}: image is {size[0]}x{size[1]} pixels, too thin to hold a digit")
     return LoadedImage(np.ascontiguousarray(pixels), size[0] / pixels.shape[1], size, label)
+
+
+def tilted(pixels: np.ndarray, degrees: float, interpolation: int = cv2.INTER_LINEAR,
+           border: int = cv2.BORDER_CONSTANT) -> tuple[np.ndarray, np.ndarray]:
+    """``pixels`` turned by ``degrees`` counter-clockwise on a canvas that holds all of it (the
+    corners filled by ``border``, cv2's border modes, black for the constant one), and the affine
+    map (2x3) from the new canvas back to ``pixels``: a page levelled loses none of its ink."""
+    h, w = pixels.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(h * sin + w * cos + 0.5), int(h * cos + w * sin + 0.5)
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    out = cv2.warpAffine(pixels, m, (nw, nh), flags=interpolation, borderMode=border, borderValue=0)
+    return out, cv2.invertAffineTransform(m)

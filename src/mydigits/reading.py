@@ -69,7 +69,9 @@ UPSIDE_DOWN_SURE = 0.8
 # A page photographed askew tilts every digit with its line, past what the model learned (12
 # degrees) and the line grouping's tolerance. When the marks' lines (segmenting.estimate_skew,
 # from at least TILT_MARKS marks) slope by at least TILT_MIN degrees, the ink is turned level and
-# read again, and that reading is taken if it scores better (Reader._orientation_score).
+# read again, and that reading is taken if it scores better (Reader._orientation_score) and, where
+# the picture as given read no digit, reads a number (_reads_a_number: a texture or a scribble
+# levelled may show a stroke or two that pass for digits).
 TILT_MIN = 4.0
 TILT_MARKS = 3
 # A model's probabilities hold for pictures in which marks are "not one digit" as often as in its
@@ -312,7 +314,8 @@ class Reader:
             t = time.perf_counter()
             level, back = _level_ink(_rotate_ink(ink, turn) if turn else ink, float(np.degrees(np.arctan(slope))))
             found = self._recognize(level)
-            if self._orientation_score(found[1], found[2]) > self._orientation_score(digits_c, not_digits):
+            if self._orientation_score(found[1], found[2]) > self._orientation_score(digits_c, not_digits) \
+                    and (digits_c or _reads_a_number(found[1], found[2])):
                 (seg, digits_c, not_digits), tilt = found, back
             timings["tilt"] = _ms(t)
         t = time.perf_counter()
@@ -573,26 +576,11 @@ def _rotate_ink(ink: binarizing.Ink, k: int) -> binarizing.Ink:
                           np.ascontiguousarray(np.rot90(ink.lines, k)), ink.inverted, ink.threshold)
 
 
-def tilted(pixels: np.ndarray, degrees: float, interpolation: int = cv2.INTER_LINEAR,
-           border: int = cv2.BORDER_CONSTANT) -> tuple[np.ndarray, np.ndarray]:
-    """``pixels`` turned by ``degrees`` counter-clockwise on a canvas that holds all of it (the
-    corners filled by ``border``, cv2's border modes, black for the constant one), and the affine
-    map (2x3) from the new canvas back to ``pixels``: a page levelled loses none of its ink."""
-    h, w = pixels.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
-    cos, sin = abs(m[0, 0]), abs(m[0, 1])
-    nw, nh = int(h * sin + w * cos + 0.5), int(h * cos + w * sin + 0.5)
-    m[0, 2] += nw / 2 - w / 2
-    m[1, 2] += nh / 2 - h / 2
-    out = cv2.warpAffine(pixels, m, (nw, nh), flags=interpolation, borderMode=border, borderValue=0)
-    return out, cv2.invertAffineTransform(m)
-
-
 def _level_ink(ink: binarizing.Ink, degrees: float) -> tuple[binarizing.Ink, np.ndarray]:
-    """The ink turned by ``degrees`` counter-clockwise (``tilted``) and the map back."""
-    mask, back = tilted(ink.mask, degrees, cv2.INTER_NEAREST)
-    soft = tilted(ink.soft, degrees)[0] * mask
-    lines = tilted(ink.lines, degrees, cv2.INTER_NEAREST)[0]
+    """The ink turned by ``degrees`` counter-clockwise (``loading.tilted``) and the map back."""
+    mask, back = loading.tilted(ink.mask, degrees, cv2.INTER_NEAREST)
+    soft = loading.tilted(ink.soft, degrees)[0] * mask
+    lines = loading.tilted(ink.lines, degrees, cv2.INTER_NEAREST)[0]
     return binarizing.Ink(soft, mask, lines, ink.inverted, ink.threshold), back
 
 
