@@ -54,6 +54,9 @@ LINE_TILT_MIN = 3.0
 LINE_TILT_MAX = 40.0
 LINE_TILT_LINES = 20
 LINE_TILT_APART = 0.05
+# ... measured on the mask shrunk to this long side: a bold digit filling a canvas spans the
+# picture too, and its every pixel voted for 360 angles (25 ms of a 900-pixel canvas)
+LINE_TILT_SIDE = 400
 # Resolution of the background estimate (long side, pixels) and its closing size (fraction).
 BG_SIDE = 320
 BG_KERNEL_FRACTION = 0.2
@@ -191,7 +194,10 @@ def blur_sigma(strength: np.ndarray, mask: np.ndarray, stroke: float | None = No
         return 0.0
     contrast = float(np.percentile(strength[mask > 0], 99))
     k = 2 * int(_stroke_width(mask) if stroke is None else stroke) + 3
-    near = cv2.dilate(strength, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) >= 0.5 * contrast
+    # within k/2 of strong ink, by the distance to it: a dilation by a disc that wide took 60 ms
+    # of a bold canvas (strokes 25 pixels wide), the distance transform takes the same time for all
+    weak = (strength < 0.5 * contrast).astype(np.uint8)
+    near = cv2.distanceTransform(weak, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= k // 2
     border = (mask > 0) & (cv2.erode(mask, np.ones((3, 3), np.uint8)) == 0) & near
     if not border.any():
         return 0.0
@@ -568,6 +574,7 @@ def line_tilt(mask: np.ndarray) -> float:
     The lines are the straightest long runs of ink (a Hough transform of the marks that span
     LINE_MIN_FRACTION of the picture), horizontal and vertical ones alike; it takes two of them,
     apart and parallel or at right angles, to call it a page's lines and not a digit's stroke."""
+    mask = (_shrink(mask * 255, LINE_TILT_SIDE) > 0).astype(np.uint8)
     h, w = mask.shape
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     spans = (stats[:, cv2.CC_STAT_WIDTH] >= LINE_MIN_FRACTION * w) | \
