@@ -290,6 +290,14 @@ def test_a_photo_out_of_focus(reader, picture, sigma, text):
     assert reader.read(cv2.GaussianBlur(pixels, (0, 0), sigma)).text == text
 
 
+@pytest.mark.parametrize(("picture", "text"), [("mnist_test_2703_0.png", "0"), ("mnist_test_593_9.png", "9")])
+def test_a_small_digit_enlarged_is_not_taken_for_a_photo_out_of_focus(reader, picture, text):
+    # enlarged ten times its edges are as soft as a blurred photo's, but its strokes are wide:
+    # sharpened, these two read as nothing
+    digit = cv2.imread(str(DATA / picture), cv2.IMREAD_GRAYSCALE)
+    assert reader.read(cv2.resize(digit, (280, 280), interpolation=cv2.INTER_CUBIC)).text == text
+
+
 @pytest.mark.parametrize("shape", ["ellipse", "rectangle"])
 def test_solid_shape_beside_digits_is_refused_by_the_model(reader, shape):
     mask = np.zeros((200, 400), np.uint8)
