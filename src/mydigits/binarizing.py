@@ -401,11 +401,9 @@ def _room(mask: np.ndarray, inside: np.ndarray | None, horizontal: bool) -> np.n
     return np.maximum(room, 0.5 * room.max())
 
 
-def _line_segments(mask: np.ndarray, horizontal: bool,
-                   inside: np.ndarray | None = None) -> tuple[list[Segment], np.ndarray]:
+def _line_segments(mask: np.ndarray, horizontal: bool, room: np.ndarray) -> tuple[list[Segment], np.ndarray]:
     """Long thin straight runs in one direction: (candidate lines, the opened mask with every
-    shorter run too). ``inside``: see _room."""
-    room = _room(mask, inside, horizontal)
+    shorter run too). ``room``: a line's length across the picture, per row or column (_room)."""
     run = max(15, int(room.max()) // 25)
     kernel = np.ones((1, run) if horizontal else (run, 1), np.uint8)
     opened = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
@@ -499,10 +497,10 @@ def _find_lines(mask: np.ndarray, inside: np.ndarray | None = None) -> tuple[np.
     lines or crosses them. A lone vertical stroke is never removed unless it spans the picture:
     it may be a 1.
     """
-    h, w = mask.shape
-    hcands, _ = _line_segments(mask, True, inside)
-    vcands, opened_v = _line_segments(mask, False, inside)
+    h = mask.shape[0]
     hroom, vroom = _room(mask, inside, True), _room(mask, inside, False)
+    hcands, _ = _line_segments(mask, True, hroom)
+    vcands, opened_v = _line_segments(mask, False, vroom)
     hl = np.zeros_like(mask)
     vl = np.zeros_like(mask)
     if not hcands and not vcands:
