@@ -255,22 +255,23 @@ class Classifier:
         """The model has a "digits touching" output besides "not a digit"."""
         return models.n_classes(self.model) >= 12
 
-    def predict_proba(self, crops: np.ndarray, batch_size: int = 256, wavering: float = WAVERING) -> np.ndarray:
+    def predict_proba(self, crops: np.ndarray, batch_size: int = 256, wavering: float | None = None) -> np.ndarray:
         """``crops`` float (N, 28, 28) in [0, 1] -> (N, 11) probabilities: ten digits, then
         "not one digit" (not a digit, or digits touching; always 0 for models without those
         outputs). Temperature-scaled; see :meth:`predict` for ``wavering``."""
         return self.predict(crops, batch_size, wavering)[0]
 
     def predict(self, crops: np.ndarray, batch_size: int = 256,
-                wavering: float = WAVERING) -> tuple[np.ndarray, np.ndarray]:
+                wavering: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``crops`` -> (the (N, 11) probabilities of :meth:`predict_proba`, and (N,) the share of
         "not one digit" that is "digits touching": 0 where the model has no such output). Where
-        the best digit is under ``wavering`` (0: never), the digits are weighed over the crop's
-        variants (see WAVERING)."""
+        the best digit is under ``wavering`` (default WAVERING; 0: never), the digits are weighed
+        over the crop's variants."""
         crops = np.asarray(crops, dtype=np.float32)
         probs, touching = self._predict_once(crops, batch_size)
         best = probs[:, :10].max(1)
-        unsure = np.nonzero((best < wavering) & (probs[:, 10] < best))[0]
+        below = WAVERING if wavering is None else wavering
+        unsure = np.nonzero((best < below) & (probs[:, 10] < best))[0]
         if len(unsure):
             p = self._predict_once(np.concatenate([variants(crops[i]) for i in unsure]), batch_size)[0]
             digits = p[:, :10].reshape(len(unsure), -1, 10).mean(1)
