@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mydigits import binarizing, segmenting
+from mydigits import binarizing, modelio, segmenting
 from mydigits.errors import MydigitsError
 from mydigits.loading import tilted
 from mydigits.reading import Reader, ReadResult
@@ -296,6 +296,16 @@ def test_a_small_digit_enlarged_is_not_taken_for_a_photo_out_of_focus(reader, pi
     # sharpened, these two read as nothing
     digit = cv2.imread(str(DATA / picture), cv2.IMREAD_GRAYSCALE)
     assert reader.read(cv2.resize(digit, (280, 280), interpolation=cv2.INTER_CUBIC)).text == text
+
+
+def test_a_continental_one_the_model_wavers_on_reads_one(reader, monkeypatch):
+    # MNIST test digit 4676 (a 1) with a short up-stroke drawn into its top (hands.add_flag, flatter
+    # than training's): the model alone calls it a 7; weighed over the variants of its crop, a 1
+    picture = cv2.imread(str(DATA / "continental_one_4676.png"), cv2.IMREAD_GRAYSCALE)
+    (digit,) = reader.read(picture).digits
+    assert digit.digit == 1 and digit.confidence < modelio.WAVERING
+    monkeypatch.setattr(modelio, "WAVERING", 0.0)
+    assert reader.read(picture).text == "7"
 
 
 @pytest.mark.parametrize("shape", ["ellipse", "rectangle"])
