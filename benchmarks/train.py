@@ -80,12 +80,12 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
     shipped = paths.shipped_weights_dir() / modelio.DEFAULT_NAME
     loaded = modelio.Classifier.load(shipped)
+    crops = test.images.astype(np.float32) / 255.0
     for label, path in [("net (shipped)", shipped)] + [(m, m) for m in args.compare]:
         saved = loaded if path == shipped else modelio.Classifier.load(path)
         # as the reader runs it (bfloat16 where the CPU computes it), and in float32 beside it
         for dtype in dict.fromkeys([saved.dtype, torch.float32]):
             clf = modelio.Classifier(saved.model, saved.meta, saved.temperature, dtype)
-            crops = test.images.astype(np.float32) / 255.0
             probs = clf.predict_proba(crops, wavering=0.0)
             weighed = clf.predict_proba(crops)
             rows.append({
