@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mydigits import binarizing, modelio, segmenting
+from mydigits import annotating, binarizing, modelio, segmenting
 from mydigits.errors import MydigitsError
 from mydigits.loading import tilted
 from mydigits.reading import Reader, ReadResult
@@ -636,6 +636,39 @@ def test_a_lone_stroke_beside_a_drawing_is_not_a_one(reader, glyphs):
 
 
 # -- the result API ---------------------------------------------------------------------------
+
+
+def _overlaps(a, b) -> bool:
+    return min(a[0] + a[2], b[0] + b[2]) > max(a[0], b[0]) and min(a[1] + a[3], b[1] + b[3]) > max(a[1], b[1])
+
+
+def test_labels_in_a_crowded_line_cover_no_digit_and_no_other_label():
+    boxes = [(100 + 22 * i, 100, 20, 30) for i in range(12)]  # labels twice as wide as the digits
+    rects = annotating.place_labels(boxes, [(44, 12)] * 12, (300, 500))
+    for i, r in enumerate(rects):
+        assert r[0] >= 0 and r[1] >= 0 and r[0] + r[2] <= 500 and r[1] + r[3] <= 300
+        assert not any(_overlaps(r, b) for b in boxes)
+        assert not any(_overlaps(r, o) for o in rects[:i] + rects[i + 1 :])
+        centre = r[0] + r[2] / 2
+        assert boxes[i][0] <= centre <= boxes[i][0] + boxes[i][2]  # over or under its own digit
+
+
+def test_annotated_labels_of_a_scan_name_each_digit_beside_it(reader, tmp_path):
+    result = reader.read(EXAMPLES / "scan_0123456789.png")
+    s = 1 / result.scale
+    digits = [(tuple(round(v * s) for v in d.box), d.digit, d.confidence) for d in result.digits]
+    labels = annotating.layout(digits, result.image.shape[:2])
+    assert [t.split()[0] for t, _ in labels] == list("0123456789")
+    rects = [r for _, r in labels]
+    for i, (box, _, _) in enumerate(digits):
+        assert not any(_overlaps(rects[i], b) for b, _, _ in digits)
+        assert not any(_overlaps(rects[i], o) for o in rects[:i] + rects[i + 1 :])
+        gap = max(box[1] - (rects[i][1] + rects[i][3]), rects[i][1] - (box[1] + box[3]))
+        assert gap <= 3 * rects[i][3]
+    annotated = np.asarray(Image.open(result.save_annotated(tmp_path)))
+    x, y, w, h = rects[0]
+    patch = annotated[y : y + h, x : x + w].reshape(-1, 3).astype(int)
+    assert (np.abs(patch - annotating.SURE_COLOR).sum(1) < 120).sum() >= 10  # the "0 ...%" written there
 
 
 def test_json_and_files(reader, tmp_path):

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import torch
 
-from mydigits import binarizing, loading, modelio, segmenting
+from mydigits import annotating, binarizing, loading, modelio, segmenting
 from mydigits.errors import MydigitsError
 
 # A mark this much wider than tall is tried as touching digits even when the model did not call it
@@ -151,20 +151,14 @@ class ReadResult:
         out_dir = Path(directory)
         out_dir.mkdir(parents=True, exist_ok=True)
         img = self.image if self.image is not None else np.full((100, 100, 3), 255, np.uint8)
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB) if img.ndim == 2 else img.copy()
         s = 1.0 / self.scale
-        font_scale = max(0.4, min(img.shape[:2]) / 700)
-        thick = max(1, round(font_scale * 2))
-        for r in self.rejected:
-            x, y, w, h = (round(v * s) for v in r.box)
-            cv2.rectangle(img, (x, y), (x + w, y + h), (160, 160, 160), 1)
-        for d in self.digits:
-            x, y, w, h = (round(v * s) for v in d.box)
-            color = (0, 170, 0) if d.digit is not None else (230, 120, 0)
-            cv2.rectangle(img, (x, y), (x + w, y + h), color, thick)
-            label = f"{'?' if d.digit is None else d.digit} {d.confidence:.0%}"
-            cv2.putText(img, label, (x, max(12, y - 4)), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
-                        (220, 0, 0), thick, cv2.LINE_AA)
+
+        def px(box: Box) -> annotating.Box:  # original pixels -> working pixels
+            x, y, w, h = (round(v * s) for v in box)
+            return x, y, w, h
+
+        img = annotating.draw(img, [(px(d.box), d.digit, d.confidence) for d in self.digits],
+                              [px(r.box) for r in self.rejected])
         path = _unique(out_dir / f"{self._stem()}_annotated.png")
         _write_png(path, img)
         return path
