@@ -26,10 +26,11 @@ MIN_LABEL_PX = 9
 GAP = 2  # pixels between a box and its label, and around a label's text
 
 
-def _overlap(a: Box, b: Box) -> int:
-    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    return max(w, 0) * max(h, 0)
+def _overlap(rect: Box, others: np.ndarray) -> int:
+    """The area ``rect`` shares with the (N, 4) x, y, w, h rectangles ``others``, summed."""
+    w = np.minimum(rect[0] + rect[2], others[:, 0] + others[:, 2]) - np.maximum(rect[0], others[:, 0])
+    h = np.minimum(rect[1] + rect[3], others[:, 1] + others[:, 3]) - np.maximum(rect[1], others[:, 1])
+    return int((np.maximum(w, 0) * np.maximum(h, 0)).sum())
 
 
 def place_labels(boxes: Sequence[Box], sizes: Sequence[tuple[int, int]], shape: tuple[int, int],
@@ -42,31 +43,32 @@ def place_labels(boxes: Sequence[Box], sizes: Sequence[tuple[int, int]], shape: 
     covers something, the place covering least is taken. Pure: nothing is drawn.
     """
     height, width = shape
-    placed: list[Box | None] = [None] * len(boxes)
+    fixed = np.array(boxes, np.int64).reshape(-1, 4)
+    placed = np.zeros((len(boxes), 4), np.int64)  # labels placed so far, in placing order
+    out: list[Box] = [(0, 0, 0, 0)] * len(boxes)
     order = sorted(range(len(boxes)), key=lambda i: (boxes[i][1] + boxes[i][3] // 2, boxes[i][0]))
-    for i in order:
+    for n, i in enumerate(order):
         x, y, w, h = boxes[i]
         lw, lh = sizes[i]
         lx = int(np.clip(x + (w - lw) // 2, 0, max(width - lw, 0)))
         step = lh + GAP
         tops = [y - GAP - lh - k * step for k in range(tries)]
         bottoms = [y + h + GAP + k * step for k in range(tries)]
-        candidates = [tops[0], bottoms[0], *tops[1:], *bottoms[1:]]
         best, best_cost = None, None
-        for ly in candidates:
+        for ly in [tops[0], bottoms[0], *tops[1:], *bottoms[1:]]:
             if ly < 0 or ly + lh > height:
                 continue
             rect = (lx, ly, lw, lh)
-            cost = sum(_overlap(rect, p) for p in placed if p is not None)
-            cost += sum(_overlap(rect, b) for b in boxes)
+            cost = _overlap(rect, placed[:n]) + _overlap(rect, fixed)
             if best_cost is None or cost < best_cost:
                 best, best_cost = rect, cost
             if cost == 0:
                 break
         if best is None:  # a picture too small for any place: inside the box's top
             best = (lx, int(np.clip(y, 0, max(height - lh, 0))), lw, lh)
-        placed[i] = best
-    return [p for p in placed if p is not None]
+        placed[n] = best
+        out[i] = best
+    return out
 
 
 def label_scale(digit_heights: Sequence[int], shape: tuple[int, int]) -> float:
