@@ -10,7 +10,9 @@ precision and in float32 beside it; ``--retrain-net`` also trains one run of its
 minutes on 2 cores; the shipped model also learned from such runs, see the README). ``--compare M``
 scores another saved model (say the previous default) the same way, beside it. A saved model is
 scored both as the model alone and as the reader classifies (``modelio.WAVERING``: the digits it
-wavers on weighed over their variants); speeds are the model's alone.
+wavers on weighed over their variants); speeds are the model's alone. Beside the speeds: each
+model's arithmetic per digit and this machine's speed at matrix products in the same run, since
+this VM's speed changes from hour to hour and a small CNN runs near that ceiling.
 """
 
 from __future__ import annotations
@@ -47,6 +49,42 @@ def inference_speed(clf: modelio.Classifier, images: np.ndarray) -> dict[str, fl
     return {"digits_per_s": per_s, "batch1_ms_p50": statistics.median(lat)}
 
 
+def flops_per_digit(model: torch.nn.Module) -> float:
+    """Multiply-adds (x2) of the convolutions and linear layers for one 28x28 crop: what bounds
+    a small CNN's speed on a CPU, where the rest (ReLUs, copies) is a few percent."""
+    total = 0.0
+
+    def count(layer: torch.nn.Module, _inp: tuple, out: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(layer, torch.nn.Conv2d):
+            k = layer.weight[0].numel()  # in-channels/groups x kernel area
+            total += 2.0 * k * out.numel()
+        elif isinstance(layer, torch.nn.Linear):
+            total += 2.0 * layer.in_features * out.numel()
+
+    hooks = [m.register_forward_hook(count) for m in model.modules()
+             if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
+    with torch.inference_mode():
+        model(torch.zeros(1, 1, 28, 28).contiguous(memory_format=torch.channels_last))
+    for h in hooks:
+        h.remove()
+    return total
+
+
+def peak_gflops(dtype: torch.dtype, seconds: float = 2.0) -> float:
+    """This machine's arithmetic speed right now: a 1024x1024 matrix product in ``dtype`` (the
+    kind of work oneDNN turns convolutions into). The VM's speed changes from hour to hour; a
+    classifier's digits/s divided by this says whether the code or the machine changed."""
+    a, b = torch.randn(1024, 1024, dtype=dtype), torch.randn(1024, 1024, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    start, n = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        a @ b
+        n += 1
+    return 2 * 1024**3 * n / (time.perf_counter() - start) / 1e9
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", action="store_true")
@@ -74,6 +112,7 @@ def main() -> None:
             "mnist_test_accuracy": res.history[-1]["test_accuracy"],
             "train_seconds": res.history[-1]["seconds"],
             "wall_seconds_incl_data_and_eval": wall,
+            "mflops_per_digit": flops_per_digit(model) / 1e6,
             **speed,
         })
         if not args.json:
@@ -96,12 +135,16 @@ def main() -> None:
                 "mnist_test_accuracy_as_read": float((weighed[:, :10].argmax(1) == test.labels).mean()),
                 "train_seconds": clf.meta.get("train_seconds"),
                 "wall_seconds_incl_data_and_eval": None,
+                "mflops_per_digit": flops_per_digit(saved.model) / 1e6,
                 **inference_speed(clf, test.images),
             })
     fast = next((r for r in rows if r["model"] == "fast"), None)
     out = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads, "
                    f"inference in {str(loaded.dtype).removeprefix('torch.')}",
+        # measured after the rows, so that it is the speed the last rows ran at
+        "peak_gflops": {str(d).removeprefix("torch."): peak_gflops(d)
+                        for d in dict.fromkeys([loaded.dtype, torch.float32])},
         "rows": rows,
         "time_to_99_seconds": fast["train_seconds"] if fast and fast["mnist_test_accuracy"] >= 0.99 else None,
     }
@@ -110,14 +153,16 @@ def main() -> None:
         return
     print()
     print(f"machine: {out['machine']}")
-    print("| model | epochs | MNIST test accuracy (as read) | train time (s) | digits/s (batches) "
+    peaks = ", ".join(f"{d} {g:,.0f} GFLOPS" for d, g in out["peak_gflops"].items())
+    print(f"this machine's 1024x1024 matrix products: {peaks}")
+    print("| model | epochs | MNIST test accuracy (as read) | train time (s) | MFLOP/digit | digits/s (batches) "
           "| batch-1 latency (ms) |")
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         t = "" if r["train_seconds"] is None else f"{r['train_seconds']:.1f}"
         read = f" ({r['mnist_test_accuracy_as_read']:.2%})" if "mnist_test_accuracy_as_read" in r else ""
         print(f"| {r['model']} | {r['epochs']} | {r['mnist_test_accuracy']:.2%}{read} | {t} | "
-              f"{r['digits_per_s']:,.0f} | {r['batch1_ms_p50']:.2f} |")
+              f"{r['mflops_per_digit']:.3g} | {r['digits_per_s']:,.0f} | {r['batch1_ms_p50']:.2f} |")
     print(f"time to 99% with the fastest recipe: {out['time_to_99_seconds']} s")
 
 
