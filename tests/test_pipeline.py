@@ -595,6 +595,35 @@ def test_slanted_cut_separates_leaning_strokes():
     assert (ink[left] > 0).sum() == (first > 0).sum() and (ink[~left] > 0).sum() == ((ink > 0) & (first == 0)).sum()
 
 
+def test_path_cut_threads_between_digits_that_overlap_in_x():
+    # an L and a mirrored one interlocked: the first's foot runs under the second's arm, so every
+    # straight cut takes a piece of one with the other; the path through no ink does not
+    ink = np.zeros((60, 50), np.float32)
+    first, second = np.zeros_like(ink), np.zeros_like(ink)
+    cv2.line(first, (8, 2), (8, 56), 1.0, 4)
+    cv2.line(first, (8, 56), (28, 56), 1.0, 4)  # foot
+    cv2.line(second, (40, 2), (40, 56), 1.0, 4)
+    cv2.line(second, (20, 3), (40, 3), 1.0, 4)  # arm
+    ink = np.maximum(first, second)
+    xc = 24
+    straight = segmenting._cut_masks(ink.shape, xc, 0.0)
+    assert (second[straight] > 0).any() and (first[~straight] > 0).any()
+    left = segmenting._path_cuts(ink, [xc], 12)[0]
+    assert not (second[left] > 0).any() and not (first[~left] > 0).any()
+    assert (first[left] > 0).sum() == (first > 0).sum()
+
+
+@pytest.mark.parametrize("i,j", [(9449, 6250), (5628, 1924), (7133, 380), (5782, 7756), (6636, 1544)])
+def test_touching_mnist_pairs_are_cut_where_they_join(mnist, i, j):
+    """MNIST test digits pushed together as ``benchmarks/touching.py`` does: the first three ("80",
+    "34", "00") read only with path cuts, the other two ("49", "37") with more than two cuts; before
+    either, four read nothing and "37" read "57"."""
+    tb = _benchmark("touching")
+    test = mnist.load("test")
+    pic = tb.touching(tb.glyph(test.images[i]), tb.glyph(test.images[j]))
+    assert Reader().read(pic).text == f"{test.labels[i]}{test.labels[j]}"
+
+
 # -- normalizing ------------------------------------------------------------------------------
 
 
