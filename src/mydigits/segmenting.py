@@ -93,13 +93,17 @@ SPLIT_ASPECT = 0.8
 SPLIT_ASPECT_UNSURE = 0.55
 # Cuts follow the writing's slant up to this many pixels sideways per pixel down.
 MAX_SLANT = 0.6
-# A mark tried as touching digits is cut near this many columns, the lowest of its ink a twelfth
-# of its width apart, each straight down, along the slant, and along the path through the least
-# ink (:func:`_path_cuts`); the model picks. Two digits pushed together overlap, so their join is
-# seldom the lowest column nor a straight line: of 380 touching MNIST pairs
-# (`benchmarks/touching.py`) 2 straight cuts read 77% right, 8 92% (12 or 16 no more), 8 with
-# paths 96%.
+# A mark the model calls "digits touching" (its most likely answer) is cut near this many
+# columns, the lowest of its ink a twelfth of its width apart, each straight down, along the
+# slant, and along the path through the least ink (:func:`_path_cuts`); the model picks. Two
+# digits pushed together overlap, so their join is seldom the lowest column nor a straight line:
+# of 380 touching MNIST pairs (`benchmarks/touching.py`) 2 straight cuts read 77% right, 8 92%
+# (12 or 16 no more), 8 with paths 96%. Any other mark tried (wide, no sure digit) gets
+# NARROW_CUTS straight and slanted cuts: searched as widely, letters and scribbles came apart
+# into sure digits (letter pictures rejected 99 -> 96 of 100), most of them marks the model had
+# called "not a digit".
 CUTS = 8
+NARROW_CUTS = 2
 # A path cut stays within this share of the mark's width either side of its column.
 PATH_REACH = 1 / 6
 # ...and pays this much (in pixels of ink crossed) for every pixel it strays from the column.
@@ -542,8 +546,9 @@ def split_touching(
     ``classify`` maps (N, 28, 28) crops to (N, 11) probabilities; ``score`` maps those to a
     per-crop "this is one clear digit" score in [0, 1]. Candidates need ``crop``/``probs`` set.
     Cuts are straight down, for slanted writing along the slant (two leaning digits with long
-    tails, a "99", overlap in x, so no straight cut separates them), and along the path through
-    the least ink (:func:`_path_cuts`), near CUTS columns each.
+    tails, a "99", overlap in x, so no straight cut separates them), and, for a mark the model
+    calls "digits touching", along the path through the least ink (:func:`_path_cuts`): near CUTS
+    columns each for such a mark, NARROW_CUTS for any other (parts cut off included).
     """
     out: list[Candidate] = []
     todo = [(c, 0) for c in cands]
@@ -559,9 +564,12 @@ def split_touching(
         ink = crop_ink(soft, labels, c)
         lean = slant(ink)
         leans = [0.0] + ([lean] if abs(lean) >= 0.1 else [])
-        cuts = [_cut_masks(ink.shape, xc, k) for k in leans for xc in _cut_columns(ink, CUTS, k)]
-        reach = max(3, round(PATH_REACH * ink.shape[1]))
-        cuts += _path_cuts(ink, _cut_columns(ink, CUTS), reach)
+        touching = float(c.probs[10]) * c.touching  # the model's most likely answer?
+        broad = touching >= max(float(c.probs[:10].max()), float(c.probs[10]) - touching)
+        n = CUTS if broad else NARROW_CUTS
+        cuts = [_cut_masks(ink.shape, xc, k) for k in leans for xc in _cut_columns(ink, n, k)]
+        if broad:
+            cuts += _path_cuts(ink, _cut_columns(ink, n), max(3, round(PATH_REACH * ink.shape[1])))
         trials: list[tuple[Candidate, Candidate]] = []
         seen: set[bytes] = set()  # cuts that part the ink alike (paths often meet in one gap)
         for left_of in cuts:
