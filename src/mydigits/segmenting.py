@@ -513,22 +513,22 @@ def _path_cuts(ink: np.ndarray, columns: list[int], reach: int) -> list[np.ndarr
     if not columns:
         return []
     xs = np.arange(w)
-    xc = np.asarray(columns)[:, None, None]
-    cost = (ink > 0) + 0.5 * ink.astype(np.float64) + PATH_STRAY * np.abs(xs - xc)  # (n, h, w)
-    cost[np.broadcast_to(np.abs(xs - xc) > reach, cost.shape)] = np.inf
-    total = cost[:, 0].copy()
-    came = np.zeros(cost.shape, np.int64)
+    off = np.abs(xs - np.asarray(columns)[:, None])  # (n, w)
+    stray = np.where(off > reach, np.inf, PATH_STRAY * off)
+    ink_cost = (ink > 0) + 0.5 * ink.astype(np.float64)  # (h, w)
+    total = ink_cost[0] + stray
+    moves = np.zeros((len(columns), h, w), np.int8)  # -1, 0, 1: where each pixel's best path came from
     inf = np.full((len(columns), 1), np.inf)
-    rows = np.arange(len(columns))[:, None]
     for y in range(1, h):
         steps = np.stack([np.hstack([inf, total[:, :-1]]), total, np.hstack([total[:, 1:], inf])])
         move = np.argmin(steps, 0)
-        came[:, y] = xs + move - 1
-        total = np.take_along_axis(steps, move[None], 0)[0] + cost[:, y]
+        moves[:, y] = move - 1
+        total = np.take_along_axis(steps, move[None], 0)[0] + (ink_cost[y] + stray)
+    rows = np.arange(len(columns))
     path = np.zeros((len(columns), h), np.int64)
     path[:, -1] = np.argmin(total, 1)
     for y in range(h - 1, 0, -1):
-        path[:, y - 1] = came[rows[:, 0], y, path[:, y]]
+        path[:, y - 1] = path[:, y] + moves[rows, y, path[:, y]]
     return list(xs[None, None, :] < path[:, :, None])
 
 
