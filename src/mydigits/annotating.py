@@ -37,10 +37,11 @@ def place_labels(boxes: Sequence[Box], sizes: Sequence[tuple[int, int]], shape: 
                  tries: int = 3) -> list[Box]:
     """Where to write each box's label: a rectangle of ``sizes[i]`` (width, height) for ``boxes[i]``.
 
-    Boxes are taken left to right, top to bottom; each label goes to the first of: above its box,
-    below it, then 1..``tries``-1 label heights further up, then further down, that stays inside
-    ``shape`` (height, width) and covers no label placed before it and no box. When every place
-    covers something, the place covering least is taken. Pure: nothing is drawn.
+    Boxes are taken top to bottom (by their middles), then left to right; each label goes to the
+    first of: above its box, below it, then 1..``tries``-1 label heights further up, then further
+    down, that stays inside ``shape`` (height, width) and covers no label placed before it and no
+    box. When every place covers something, the place covering least is taken. Pure: nothing is
+    drawn.
     """
     height, width = shape
     fixed = np.array(boxes, np.int64).reshape(-1, 4)
