@@ -122,6 +122,7 @@ def main() -> None:
     crops = test.images.astype(np.float32) / 255.0
     for label, path in [("net (shipped)", shipped)] + [(m, m) for m in args.compare]:
         saved = loaded if path == shipped else modelio.Classifier.load(path)
+        mflops = flops_per_digit(saved.model) / 1e6
         # as the reader runs it (bfloat16 where the CPU computes it), and in float32 beside it
         for dtype in dict.fromkeys([saved.dtype, torch.float32]):
             clf = modelio.Classifier(saved.model, saved.meta, saved.temperature, dtype)
@@ -135,7 +136,7 @@ def main() -> None:
                 "mnist_test_accuracy_as_read": float((weighed[:, :10].argmax(1) == test.labels).mean()),
                 "train_seconds": clf.meta.get("train_seconds"),
                 "wall_seconds_incl_data_and_eval": None,
-                "mflops_per_digit": flops_per_digit(saved.model) / 1e6,
+                "mflops_per_digit": mflops,
                 **inference_speed(clf, test.images),
             })
     fast = next((r for r in rows if r["model"] == "fast"), None)

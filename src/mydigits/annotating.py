@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-Box = tuple[int, int, int, int]  # x, y, w, h
+from mydigits.segmenting import Box  # x, y, w, h
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 SURE_COLOR = (0, 150, 0)

@@ -153,7 +153,7 @@ class ReadResult:
         img = self.image if self.image is not None else np.full((100, 100, 3), 255, np.uint8)
         s = 1.0 / self.scale
 
-        def px(box: Box) -> annotating.Box:  # original pixels -> working pixels
+        def px(box: Box) -> segmenting.Box:  # original pixels -> working pixels
             x, y, w, h = (round(v * s) for v in box)
             return x, y, w, h
 

@@ -566,10 +566,10 @@ def split_touching(
         leans = [0.0] + ([lean] if abs(lean) >= 0.1 else [])
         touching = float(c.probs[10]) * c.touching  # the model's most likely answer?
         broad = touching >= max(float(c.probs[:10].max()), float(c.probs[10]) - touching)
-        n = CUTS if broad else NARROW_CUTS
-        cuts = [_cut_masks(ink.shape, xc, k) for k in leans for xc in _cut_columns(ink, n, k)]
+        columns = {k: _cut_columns(ink, CUTS if broad else NARROW_CUTS, k) for k in leans}
+        cuts = [_cut_masks(ink.shape, xc, k) for k in leans for xc in columns[k]]
         if broad:
-            cuts += _path_cuts(ink, _cut_columns(ink, n), max(3, round(PATH_REACH * ink.shape[1])))
+            cuts += _path_cuts(ink, columns[0.0], max(3, round(PATH_REACH * ink.shape[1])))
         trials: list[tuple[Candidate, Candidate]] = []
         seen: set[bytes] = set()  # cuts that part the ink alike (paths often meet in one gap)
         for left_of in cuts:
