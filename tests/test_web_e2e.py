@@ -204,3 +204,49 @@ def test_phone_screen(server: str, browser) -> None:
     page.screenshot(path=str(ARTIFACTS / "e2e-5-phone.png"), full_page=True)
     assert errors == [], errors
     context.close()
+
+
+def _dense_sheet(path: Path) -> Path:
+    """A page of small digits in close lines: 11 lines of 26, 1200x900, dark ink on light paper."""
+    rng = np.random.default_rng(1)
+    img = np.full((900, 1200), 215, np.uint8)
+    for row in range(11):
+        text = "".join(str(d) for d in rng.integers(0, 10, 26))
+        cv2.putText(img, text, (60, 110 + 72 * row), cv2.FONT_HERSHEY_SIMPLEX, 1.4, 30, 4, cv2.LINE_AA)
+    img = np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8)
+    cv2.imwrite(str(path), img)
+    return path
+
+
+def _overlap(a: list[float], b: list[float]) -> float:
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return max(w, 0) * max(h, 0)
+
+
+def test_labels_of_a_dense_sheet_cover_no_digit_and_no_label(server: str, browser, tmp_path: Path) -> None:
+    """On a page of close lines, each digit's label is written where it covers no other label and
+    no digit's box (before, labels sized to the picture covered each other and the line above)."""
+    import json
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1100, "height": 1000})
+    errors = _watch_errors(page)
+    page.goto(server)
+    page.click("#tab-photo")
+    page.set_input_files("#file", str(_dense_sheet(tmp_path / "sheet.png")))
+    page.wait_for_selector("#result:not([hidden])", timeout=60_000)
+    page.wait_for_function("document.querySelector('#annotated').dataset.labels", timeout=30_000)
+    page.locator("#annotated").screenshot(path=str(ARTIFACTS / "e2e-6-dense-labels.png"))
+    canvas = page.locator("#annotated")
+    boxes = json.loads(canvas.get_attribute("data-boxes"))
+    labels = json.loads(canvas.get_attribute("data-labels"))
+    width, height = canvas.evaluate("c => [c.width, c.height]")
+    assert len(boxes) == len(labels) >= 250, len(boxes)
+    for i, label in enumerate(labels):
+        assert label[0] >= 0 and label[1] >= 0 and label[0] + label[2] <= width and label[1] + label[3] <= height
+        assert label[3] < boxes[i][3], "a label is smaller than its digit"
+        assert all(_overlap(label, box) == 0 for box in boxes), f"label {i} covers a digit"
+        assert all(_overlap(label, other) == 0 for other in labels[:i]), f"label {i} covers another"
+    assert errors == [], errors
+    page.close()

@@ -204,6 +204,63 @@ function showResult(result, image, sentWidth) {
   }
 }
 
+// Labels are sized to the digits (not to the picture) and placed where they cover no digit and no
+// other label, as in `mydigits read --annotate` (annotating.py): on a dense sheet, labels sized to
+// the picture and written above their boxes covered one another and the digits of the line above.
+const LABEL_HEIGHT = 0.35; // of the digits' median height
+const MIN_LABEL_PX = 12; // smaller cannot be read on a screen
+const LABEL_GAP = 2;
+
+function overlapArea(rect, others) {
+  let area = 0;
+  for (const o of others) {
+    const w = Math.min(rect[0] + rect[2], o[0] + o[2]) - Math.max(rect[0], o[0]);
+    const h = Math.min(rect[1] + rect[3], o[1] + o[3]) - Math.max(rect[1], o[1]);
+    if (w > 0 && h > 0) area += w * h;
+  }
+  return area;
+}
+
+// Where to write each box's label, a rectangle of sizes[i] ([w, h]) for boxes[i] ([x, y, w, h]):
+// annotating.place_labels. Boxes are taken top to bottom, then left to right; each label goes to
+// the first place that covers nothing, of: above its box, below it, further up, further down; when
+// every place covers something, to the one covering least.
+function placeLabels(boxes, sizes, width, height, tries = 3) {
+  const out = new Array(boxes.length);
+  const placed = [];
+  const middle = (b) => b[1] + Math.floor(b[3] / 2);
+  const order = boxes.map((_, i) => i)
+    .sort((a, b) => middle(boxes[a]) - middle(boxes[b]) || boxes[a][0] - boxes[b][0]);
+  for (const i of order) {
+    const [x, y, w, h] = boxes[i];
+    const [lw, lh] = sizes[i];
+    const lx = Math.min(Math.max(x + (w - lw) / 2, 0), Math.max(width - lw, 0));
+    const step = lh + LABEL_GAP;
+    const ys = [y - LABEL_GAP - lh, y + h + LABEL_GAP];
+    for (let k = 1; k < tries; k++) ys.push(y - LABEL_GAP - lh - k * step);
+    for (let k = 1; k < tries; k++) ys.push(y + h + LABEL_GAP + k * step);
+    let best = null;
+    let bestCost = Infinity;
+    for (const ly of ys) {
+      if (ly < 0 || ly + lh > height) continue;
+      const rect = [lx, ly, lw, lh];
+      const cost = overlapArea(rect, placed) + overlapArea(rect, boxes);
+      if (cost < bestCost) { best = rect; bestCost = cost; }
+      if (cost === 0) break;
+    }
+    if (!best) best = [lx, Math.min(Math.max(y, 0), Math.max(height - lh, 0)), lw, lh]; // inside the box
+    placed.push(best);
+    out[i] = best;
+  }
+  return out;
+}
+
+function median(values) {
+  const v = [...values].sort((a, b) => a - b);
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
 function drawAnnotated(result, image, sentWidth) {
   const c = $("annotated");
   if (!image) { c.hidden = true; return; }
@@ -215,31 +272,34 @@ function drawAnnotated(result, image, sentWidth) {
   const ctx = c.getContext("2d");
   ctx.drawImage(image, 0, 0, c.width, c.height);
   const s = c.width / (sentWidth || image.naturalWidth); // boxes are in the sent picture's pixels
-  const lw = Math.max(2, Math.round(c.width / 300));
   ctx.lineWidth = 1;
   ctx.strokeStyle = "#999";
   for (const r of result.rejected) ctx.strokeRect(r.box[0] * s, r.box[1] * s, r.box[2] * s, r.box[3] * s);
-  ctx.font = `bold ${Math.max(14, Math.round(c.width / 40))}px system-ui, sans-serif`;
+  const digits = result.lines.flatMap((line) => line.digits);
+  const boxes = digits.map((d) => d.box.map((v) => v * s));
+  const texts = digits.map((d) => `${d.digit === null ? "?" : d.digit}`);
+  const shortSide = Math.min(c.width, c.height);
+  const px = boxes.length ? Math.round(Math.min(Math.max(LABEL_HEIGHT * median(boxes.map((b) => b[3])),
+    MIN_LABEL_PX), Math.max(MIN_LABEL_PX, shortSide / 12))) : MIN_LABEL_PX;
+  ctx.font = `bold ${px}px system-ui, sans-serif`;
   ctx.textBaseline = "bottom";
-  let index = 0;
-  for (const line of result.lines) {
-    for (const d of line.digits) {
-      const [x, y, w, h] = d.box.map((v) => v * s);
-      const color = d.digit === null ? "#bc4c00" : "#1a7f37";
-      ctx.lineWidth = lw;
-      ctx.strokeStyle = color;
-      ctx.strokeRect(x, y, w, h);
-      const label = `${d.digit === null ? "?" : d.digit}`;
-      const tw = ctx.measureText(label).width + 6;
-      const th = parseInt(ctx.font.match(/(\d+)px/)[1], 10) + 4;
-      const ty = y - th >= 0 ? y - th : y + h;
-      ctx.fillStyle = color;
-      ctx.fillRect(x, ty, tw, th);
-      ctx.fillStyle = "#fff";
-      ctx.fillText(label, x + 3, ty + th - 2);
-      d._index = index++;
-    }
-  }
+  const sizes = texts.map((t) => [ctx.measureText(t).width + 2 * LABEL_GAP + 2, px + 2 * LABEL_GAP]);
+  const labels = placeLabels(boxes, sizes, c.width, c.height);
+  c.dataset.boxes = JSON.stringify(boxes);
+  c.dataset.labels = JSON.stringify(labels); // for the end-to-end test, and to inspect
+  const lw = Math.max(1.5, Math.round(median(boxes.map((b) => b[3])) / 40));
+  digits.forEach((d, i) => {
+    const [x, y, w, h] = boxes[i];
+    const [lx, ly, lwidth, lheight] = labels[i];
+    const color = d.digit === null ? "#bc4c00" : "#1a7f37";
+    ctx.lineWidth = lw;
+    ctx.strokeStyle = color;
+    ctx.strokeRect(x, y, w, h);
+    ctx.fillStyle = color;
+    ctx.fillRect(lx, ly, lwidth, lheight);
+    ctx.fillStyle = "#fff";
+    ctx.fillText(texts[i], lx + LABEL_GAP + 1, ly + lheight - LABEL_GAP);
+  });
 }
 
 function digitCard(d, index) {
