@@ -734,6 +734,33 @@ def test_number_on_its_side_with_one_mark_read_surely(mnist, turn):
     assert nd.number_read(Reader().read(np.ascontiguousarray(np.rot90(pic, turn))).text, number)
 
 
+@pytest.mark.parametrize(("index", "number", "turn"), [(7, "595", 1), (106, "2293184", 1), (106, "2293184", 3)])
+def test_number_on_its_side_nothing_called_sideways_is_read_turned(mnist, index, number, turn):
+    # pictures of benchmarks/turned.py on their side that _looks_turned let pass: 595 read as two
+    # sure digits and two refused marks, a line of two among them; 2293184 as eight refused marks,
+    # two of them on one line. Neither was tried turned; both are now, as upside-down ones are
+    nd = _not_digits_module()
+    test = mnist.load("test")
+    rng = np.random.default_rng(5)
+    for _ in range(index + 1):
+        got, pic = nd.number_on_paper(rng, test.images, test.labels)
+    assert got == number
+    assert Reader().read(np.ascontiguousarray(np.rot90(pic, turn))).text == number
+
+
+@pytest.mark.parametrize(("kind", "index"), [("letters", 36), ("scribble", 31)])
+def test_marks_read_on_their_side_as_a_column_or_as_bars_stay_refused(kind, index):
+    # pictures of benchmarks/not_digits.py that read surely on their side: letters as "0 / 45 / 0"
+    # (lines of one or two digits, as a number on its side stands) and a scribble as "111411 / 5"
+    # (its strokes, on their side, are bars: sure 1s)
+    nd = _not_digits_module()
+    k = list(nd.KINDS).index(kind)
+    rng = np.random.default_rng([nd.SEED, k])
+    for _ in range(index + 1):
+        pic, _ = nd.KINDS[kind](rng)
+    assert Reader().read(pic).text == ""
+
+
 def test_not_digit_pictures_are_reproducible_and_not_the_training_negatives():
     nd = _not_digits_module()
     from mydigits import negatives
