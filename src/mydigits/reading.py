@@ -291,10 +291,8 @@ class Reader:
             # (each against the picture as given: a wrong turn that beats it must not raise the bar
             # for the right one)
             upright = self._orientation_score(digits_c, not_digits)
-            turns = [(k, self._recognize(_rotate_ink(ink, k))) for k in (1, 3, 2)]
-            k, best = max(turns, key=lambda kr: self._orientation_score(kr[1][1], kr[1][2]))
-            if self._orientation_score(best[1], best[2]) > upright + ROTATE_MARGIN and (
-                    digits_c or _reads_a_number(best[1], best[2])):
+            score, k, best = self._likeliest_turn(ink, (1, 3, 2))
+            if score > upright + ROTATE_MARGIN and (digits_c or _reads_a_number(best[1], best[2])):
                 turn = k
                 seg, digits_c, not_digits = best
             timings["orientation"] = _ms(t)
@@ -304,9 +302,7 @@ class Reader:
             # and is not read again)
             t = time.perf_counter()
             for ks in ((2,), (1, 3)):  # upside down, else the likelier side
-                turns = [(k, self._recognize(_rotate_ink(ink, k))) for k in ks]
-                k, best = max(turns, key=lambda kr: self._orientation_score(kr[1][1], kr[1][2]))
-                score = self._orientation_score(best[1], best[2])
+                score, k, best = self._likeliest_turn(ink, ks)
                 if score >= UPSIDE_DOWN_SURE and score > upright + UPSIDE_DOWN_MARGIN and \
                         _reads_a_number(best[1], best[2]) and \
                         (k == 2 or self._upright_on_its_side(best[0], best[1], best[2])):
@@ -353,6 +349,16 @@ class Reader:
         lying = bool(not_digits) and _median_aspect(not_digits) > 1.0
         unsure_of = len(digits_c) + (len(not_digits) if lying else 0)
         return _median_aspect(digits_c) > 1.0 or column or sure < ROTATE_BELOW * unsure_of
+
+    def _likeliest_turn(self, ink: binarizing.Ink, quarter_turns: tuple[int, ...]):
+        """The picture read turned by each of ``quarter_turns`` (anticlockwise): the likeliest
+        reading by _orientation_score, as (its score, its quarter turns, the reading); the first
+        of equals."""
+        scored = []
+        for k in quarter_turns:
+            found = self._recognize(_rotate_ink(ink, k))
+            scored.append((self._orientation_score(found[1], found[2]), k, found))
+        return max(scored, key=lambda s: s[0])
 
     def _upright_on_its_side(self, seg: segmenting.Segmentation, digits_c: list, not_digits: list) -> bool:
         """A reading of a picture turned on its side that does not itself look turned (lines of one

@@ -278,16 +278,17 @@ function drawAnnotated(result, image, sentWidth) {
   const digits = result.lines.flatMap((line) => line.digits);
   const boxes = digits.map((d) => d.box.map((v) => v * s));
   const texts = digits.map((d) => `${d.digit === null ? "?" : d.digit}`);
+  const digitHeight = boxes.length ? median(boxes.map((b) => b[3])) : 0;
   const shortSide = Math.min(c.width, c.height);
-  const px = boxes.length ? Math.round(Math.min(Math.max(LABEL_HEIGHT * median(boxes.map((b) => b[3])),
-    MIN_LABEL_PX), Math.max(MIN_LABEL_PX, shortSide / 12))) : MIN_LABEL_PX;
+  const px = Math.round(Math.min(Math.max(LABEL_HEIGHT * digitHeight, MIN_LABEL_PX),
+    Math.max(MIN_LABEL_PX, shortSide / 12)));
   ctx.font = `bold ${px}px system-ui, sans-serif`;
   ctx.textBaseline = "bottom";
   const sizes = texts.map((t) => [ctx.measureText(t).width + 2 * LABEL_GAP + 2, px + 2 * LABEL_GAP]);
   const labels = placeLabels(boxes, sizes, c.width, c.height);
   c.dataset.boxes = JSON.stringify(boxes);
   c.dataset.labels = JSON.stringify(labels); // for the end-to-end test, and to inspect
-  const lw = Math.max(1.5, Math.round(median(boxes.map((b) => b[3])) / 40));
+  const lw = Math.max(1.5, Math.round(digitHeight / 40));
   digits.forEach((d, i) => {
     const [x, y, w, h] = boxes[i];
     const [lx, ly, lwidth, lheight] = labels[i];
