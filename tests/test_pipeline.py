@@ -230,6 +230,19 @@ def test_coloured_and_light_ink():
     assert ink.inverted and ink.mask[150, 137:143].any() and ink.mask[0, 0] == 0
 
 
+def test_ink_on_coloured_paper_balanced_to_the_paper():
+    img = np.empty((200, 300, 3), np.uint8)
+    img[:] = (40, 150, 110)  # green card
+    img[90:110, 50:250] = (25, 25, 30)  # a black stroke
+    assert binarizing.paper_gain(img) == pytest.approx([3.75, 1.0, 150 / 110])
+    plain, balanced = (binarizing.ink_gray(img, False, b).astype(int) for b in (False, True))
+    # in the darkest channel the card is nearly as dark as the ink; balanced, it is as bright as
+    # in its brightest channel
+    assert plain[0, 0] - plain[100, 100] == 15 and balanced[0, 0] - balanced[100, 100] == 125
+    gray = np.full((200, 300), 200, np.uint8)
+    assert (binarizing.ink_gray(gray, False, True) == gray).all() and (binarizing.paper_gain(gray) == 1).all()
+
+
 @pytest.mark.parametrize("covered", [0.4, 0.5, 0.6])
 def test_polarity_of_a_sheet_half_in_shadow_or_on_a_desk(covered):
     # the picture's median fell between the lit paper and the rest, and the lit paper, the brighter

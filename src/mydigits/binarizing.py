@@ -30,6 +30,9 @@ import numpy as np
 from mydigits import loading
 from mydigits.normalizing import ridge_distances
 
+# Balanced (see ink_gray), a channel is scaled by at most PAPER_GAIN: one with less than that share
+# of the paper's light is mostly noise, and scaling it up would make the grain ink.
+PAPER_GAIN = 4.0
 # Ink must be at least this much darker than the paper around it (fraction of paper brightness).
 MIN_CONTRAST = 0.16
 MAX_THRESHOLD = 0.45
@@ -156,13 +159,35 @@ def polarity_is_light_ink(pixels: np.ndarray) -> bool:
     return brighter > 1.5 * darker and brighter > 0.0005 * small.size
 
 
-def ink_gray(pixels: np.ndarray, light_ink: bool) -> np.ndarray:
-    """One channel, paper bright and ink dark, keeping coloured ink dark."""
+def paper_gain(pixels: np.ndarray) -> np.ndarray:
+    """The three factors (1 or more, at most PAPER_GAIN) that make the paper's colour, the
+    picture's median, a gray as bright as its brightest channel; all 1 for a gray picture."""
+    if pixels.ndim == 2:
+        return np.ones(3, np.float32)
+    step = max(1, max(pixels.shape[:2]) // 200)  # a sample is enough
+    paper = np.median(pixels[::step, ::step].reshape(-1, 3), axis=0).astype(np.float32)
+    return np.minimum(paper.max() / np.maximum(paper, 1.0), PAPER_GAIN)
+
+
+def ink_gray(pixels: np.ndarray, light_ink: bool, balance: bool = False) -> np.ndarray:
+    """One channel, paper bright and ink dark, keeping coloured ink dark.
+
+    Dark ink is the darkest channel, so that blue or red ink is as dark as black on white paper.
+    On green, purple or orange card the darkest channel is dark paper too, and black ink stands out
+    from it by a fraction of its contrast: ``balance`` first scales each channel by
+    :func:`paper_gain`. It is not the default because a picture with more contrast shows more
+    of its texture: bricks' mortar became strokes of 1s (see EXPERIMENTS.md, 2026-12-08)."""
     if pixels.ndim == 2:
         gray = pixels
-    else:
+    elif light_ink:
         r, g, b = cv2.split(pixels)
-        gray = cv2.max(cv2.max(r, g), b) if light_ink else cv2.min(cv2.min(r, g), b)
+        gray = cv2.max(cv2.max(r, g), b)
+    else:
+        channels = cv2.split(pixels)
+        if balance:
+            channels = [cv2.convertScaleAbs(c, alpha=float(k))
+                        for c, k in zip(channels, paper_gain(pixels), strict=True)]
+        gray = cv2.min(cv2.min(channels[0], channels[1]), channels[2])
     return cv2.bitwise_not(gray) if light_ink else gray
 
 
@@ -238,11 +263,12 @@ def background(gray: np.ndarray, kernel: float | None = None) -> np.ndarray:
     return _grow(closed, (h, w), _factor(gray.shape, BG_SIDE), cv2.INTER_LINEAR)
 
 
-def binarize(pixels: np.ndarray, remove_lines: bool = True, scale: float = 1.0) -> Ink:
+def binarize(pixels: np.ndarray, remove_lines: bool = True, scale: float = 1.0, balance: bool = False) -> Ink:
     """Find the ink in uint8 gray or RGB pixels. ``scale``: the photo's own pixels per pixel of
-    ``pixels`` (below 1 for a small picture enlarged, whose enlargement softens every edge)."""
+    ``pixels`` (below 1 for a small picture enlarged, whose enlargement softens every edge);
+    ``balance``: dark ink against the paper's colour (see :func:`ink_gray`)."""
     light = polarity_is_light_ink(pixels)
-    raw = ink_gray(pixels, light)
+    raw = ink_gray(pixels, light, balance)
     gray = denoised(raw)
     ink, strength, stroke = _find_ink(gray, pixels, light, remove_lines)
     # measured without the printed lines: a grid's thin lines have no steep edge to measure. A

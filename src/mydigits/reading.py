@@ -44,6 +44,12 @@ NOT_SURE = 0.5
 MIN_DIGIT_PX = 40
 # ...unless the ink found there covers more than this many times the share of the picture it did.
 RELOAD_INK_RATIO = 4.0
+# On coloured paper (a channel under 1 / COLOURED_PAPER of the paper's brightest: green, purple or
+# orange card; white paper under warm light keeps more) dark ink is looked for a second time in the
+# channels balanced to the paper's colour (binarizing.ink_gray), and that reading is taken if it
+# reads a number (as _reads_a_number) at least as plausibly and with more digits. Not always: with
+# more contrast, a picture shows more of its texture too (bricks' mortar read as 1s).
+COLOURED_PAPER = 1.5
 # Try the picture turned by 90/180/270 degrees when fewer than this fraction of digits are sure
 # (of the digits and the refused marks, when those lie on their side: see Reader._looks_turned).
 ROTATE_BELOW = 0.5
@@ -285,6 +291,14 @@ class Reader:
         seg, digits_c, not_digits = self._recognize(ink)
         turn = 0
         timings["segment_classify"] = _ms(t)
+        if not ink.inverted and binarizing.paper_gain(img.pixels).max() > COLOURED_PAPER:
+            t = time.perf_counter()
+            balanced = binarizing.binarize(img.pixels, scale=img.scale, balance=True)
+            found = self._recognize(balanced)
+            if len(found[1]) > len(digits_c) and _reads_a_number(found[1], found[2]) and \
+                    self._orientation_score(found[1], found[2]) >= self._orientation_score(digits_c, not_digits):
+                ink, (seg, digits_c, not_digits) = balanced, found
+            timings["colour"] = _ms(t)
         if self._looks_turned(digits_c, not_digits, seg.digit_height):
             t = time.perf_counter()
             # the most plausible of the three turns, if it beats the picture as given by the margin
