@@ -30,8 +30,8 @@ import numpy as np
 from mydigits import loading
 from mydigits.normalizing import ridge_distances
 
-# Balanced (see ink_gray), a channel is scaled by at most PAPER_GAIN: one with less than that share
-# of the paper's light is mostly noise, and scaling it up would make the grain ink.
+# Balanced (see ink_gray), a channel is scaled by at most PAPER_GAIN: one with under a quarter of
+# the light of the paper's brightest is mostly noise, and scaling it up further would make the grain ink.
 PAPER_GAIN = 4.0
 # Ink must be at least this much darker than the paper around it (fraction of paper brightness).
 MIN_CONTRAST = 0.16

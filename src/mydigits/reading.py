@@ -544,8 +544,9 @@ def picture_prior(probs: np.ndarray, neutral: float = NEUTRAL_NOT_DIGIT_SHARE,
 
 
 def _reads_a_number(digits: list, not_digits: list) -> bool:
-    """A turned reading worth taking where the picture as given read no digit (or, upside down,
-    any): at least SIDEWAYS_MARKS digits, more than it rejects."""
+    """A second reading (turned, or balanced on coloured paper) worth taking where the picture as
+    given read no digit (or, upside down or coloured, any): at least SIDEWAYS_MARKS digits, more
+    than it rejects."""
     return len(digits) >= SIDEWAYS_MARKS and len(digits) > len(not_digits)
 
 
