@@ -123,13 +123,15 @@ def main() -> None:
     for label, path in [("net (shipped)", shipped)] + [(m, m) for m in args.compare]:
         saved = loaded if path == shipped else modelio.Classifier.load(path)
         mflops = flops_per_digit(saved.model) / 1e6
-        # as the reader runs it (bfloat16 where the CPU computes it), and in float32 beside it
-        for dtype in dict.fromkeys([saved.dtype, torch.float32]):
-            clf = modelio.Classifier(saved.model, saved.meta, saved.temperature, dtype)
+        # as the reader runs it (bfloat16 where the CPU computes it, with its gate if it has one),
+        # and alone and in float32 beside it
+        runs = [(saved.dtype, saved.gate), (saved.dtype, None), (torch.float32, None)]
+        for dtype, gate in dict.fromkeys(runs):
+            clf = modelio.Classifier(saved.model, saved.meta, saved.temperature, dtype, gate, saved.gate_temperature)
             probs = clf.predict_proba(crops, wavering=0.0)
             weighed = clf.predict_proba(crops)
             rows.append({
-                "model": f"{label}, {str(dtype).removeprefix('torch.')}",
+                "model": f"{label}{', with its gate' if gate is not None else ''}, {str(dtype).removeprefix('torch.')}",
                 "epochs": len(clf.meta.get("history", [])) or clf.meta.get("recipe", {}).get("epochs"),
                 "mnist_test_accuracy": float((probs[:, :10].argmax(1) == test.labels).mean()),
                 # as the reader classifies: the digits it wavers on weighed over their variants
@@ -139,6 +141,8 @@ def main() -> None:
                 "mflops_per_digit": mflops,
                 **inference_speed(clf, test.images),
             })
+            if gate is not None:
+                rows[-1]["gate_answers"] = clf.gate_share(crops)
     fast = next((r for r in rows if r["model"] == "fast"), None)
     out = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads, "

@@ -117,7 +117,8 @@ def test_reading_model_is_simplified_and_gives_the_same_answers(mnist, monkeypat
     model, meta = modelio.load(modelio.default_model_path())
     model.eval()
     monkeypatch.setenv("MYDIGITS_PRECISION", "float32")
-    clf = modelio.Classifier.load()
+    loaded = modelio.Classifier.load()
+    clf = modelio.Classifier(loaded.model, loaded.meta, loaded.temperature)  # without its gate
     assert clf.dtype == torch.float32
     assert not any(isinstance(m, torch.nn.BatchNorm2d | torch.nn.Dropout) for m in clf.model.modules())
     # the last convolution covers its whole 4x4 input: computed as a matrix product
@@ -139,6 +140,39 @@ def test_reading_model_is_simplified_and_gives_the_same_answers(mnist, monkeypat
     assert np.abs(got16 - want).max() < 0.1
     assert (got16.argmax(1) != want.argmax(1)).sum() <= 2
     assert next(half.model.parameters()).dtype == torch.float32  # the model itself stays float32
+
+
+def test_the_gate_answers_most_digits_and_as_the_model_would(mnist) -> None:
+    """The shipped model's gate: the crops it is sure of (most MNIST digits) keep its answer, the
+    rest are the model's own; the answers are the model's but for a rare close call."""
+    test = mnist.load("test")
+    crops = test.images[:1000].astype(np.float32) / 255.0
+    clf = modelio.Classifier.load()
+    assert clf.gate is not None
+    alone = modelio.Classifier(clf.model, clf.meta, clf.temperature, clf.dtype)
+    gated, model = clf.predict_proba(crops, wavering=0.0), alone.predict_proba(crops, wavering=0.0)
+    share = clf.gate_share(crops)
+    assert 0.7 < share < 1.0
+    differ = np.abs(gated - model).max(1) > 1e-6
+    assert 0.7 * share < differ.mean() <= share  # the gate's crops, and only those, moved
+    assert (gated.argmax(1) != model.argmax(1)).sum() <= 1
+    assert (gated[:, :10].argmax(1) == test.labels[:1000]).mean() > 0.99
+
+
+def test_a_gate_taught_by_another_model_is_not_used(tmp_path: Path) -> None:
+    shipped = modelio.default_model_path()
+    model, meta = modelio.load(shipped)
+    gate, gate_meta = modelio.load(modelio.gate_path(shipped))
+    modelio.save(gate, tmp_path / "mine-gate", gate_meta)
+    modelio.save(model, tmp_path / "mine", meta)
+    assert modelio.Classifier.load(tmp_path / "mine").gate is not None
+    with torch.no_grad():  # the model taught further: its gate no longer speaks for it
+        model[-1].bias += 0.01
+    modelio.save(model, tmp_path / "mine", meta)
+    assert modelio.Classifier.load(tmp_path / "mine").gate is None
+    (tmp_path / "mine-gate.safetensors").write_bytes(b"not a model")
+    with pytest.raises(MydigitsError, match="mine-gate.safetensors: weights do not match"):
+        modelio.Classifier.load(tmp_path / "mine")
 
 
 def test_which_digit_a_wavering_crop_is_comes_from_its_variants(mnist) -> None:

@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a model on MNIST (net: also on handwriting fonts and doodles)")
-    t.add_argument("--arch", default="net", choices=["softmax", "mlp", "cnn2", "fast", "net", "net-v1"])
+    t.add_argument("--arch", default="net", choices=["softmax", "mlp", "cnn2", "fast", "net", "net-v1", "gate"])
     t.add_argument("--epochs", type=int, default=None, help="default: the architecture's recipe")
     t.add_argument("--out", help="model path without extension (default: MYDIGITS_HOME/trained/ARCH)")
     t.add_argument("--threads", type=int, default=None)

@@ -43,6 +43,13 @@ PICKLE_SUFFIXES = {".pt", ".pth", ".pkl", ".pickle", ".ckpt"}
 # bfloat16 (3 digits right, 2 wrong; 99.69% either way in float32); numbers of MNIST digits on
 # generated paper, a picture or two either way.
 WAVERING = 0.9
+# A model ``NAME`` may have a gate beside it, ``NAME-gate`` (models.gate, a seventh of the default
+# model's arithmetic), taught by exactly that model (``mydigits train --arch gate --teacher NAME``).
+# A crop the gate gives GATE_SURE or more of one answer keeps the gate's answer, and the model runs
+# only on the others: most crops are plain digits both are that sure of, and there they agree.
+# A gate taught by another model (a taught or replaced one) is not used.
+GATE_SUFFIX = "-gate"
+GATE_SURE = 0.995
 
 
 def weights_and_meta(path: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -237,15 +244,35 @@ class Classifier:
     meta: dict[str, Any] = field(default_factory=dict)
     temperature: float = 1.0
     dtype: torch.dtype = field(default_factory=inference_dtype)
+    gate: nn.Module | None = None  # see GATE_SURE
+    gate_temperature: float = 1.0
 
     def __post_init__(self) -> None:
-        self._compute = copy.deepcopy(self.model).to(self.dtype) if self.dtype != torch.float32 else self.model
+        self._compute = self._in_dtype(self.model)
+        self._gate = None if self.gate is None else self._in_dtype(self.gate)
+
+    def _in_dtype(self, model: nn.Module) -> nn.Module:
+        return copy.deepcopy(model).to(self.dtype) if self.dtype != torch.float32 else model
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> Classifier:
-        model, meta = load(path if path is not None else default_model_path())
+        path = path if path is not None else default_model_path()
+        model, meta = load(path)
         model = for_inference(model).to(memory_format=torch.channels_last)
-        return cls(model, meta, float(meta.get("temperature", 1.0)))
+        gate, gate_temperature = None, 1.0
+        beside = gate_path(path)
+        if weights_and_meta(beside)[1].is_file():
+            gate, gate_meta = load(beside)
+            if gate_meta["arch"] != "gate" or models.n_classes(gate) != models.n_classes(model):
+                raise MydigitsError(f"{weights_and_meta(beside)[1]}: not a gate for a "
+                                    f"{models.n_classes(model)}-output model")
+            taught_by = [t.get("weights_sha256") for t in gate_meta.get("teachers") or [] if isinstance(t, dict)]
+            if taught_by == [meta["weights_sha256"]]:
+                gate = for_inference(gate).to(memory_format=torch.channels_last)
+                gate_temperature = float(gate_meta.get("temperature", 1.0))
+            else:
+                gate = None
+        return cls(model, meta, float(meta.get("temperature", 1.0)), gate=gate, gate_temperature=gate_temperature)
 
     @property
     def has_reject_class(self) -> bool:
@@ -282,13 +309,39 @@ class Classifier:
 
     def _predict_once(self, crops: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         out = np.zeros((len(crops), 12), np.float32)
+        todo = np.arange(len(crops))
+        if self._gate is not None:
+            early = self._run(self._gate, self.gate_temperature, crops, batch_size)
+            sure = early.max(1) >= GATE_SURE
+            out[sure] = early[sure]
+            todo = np.nonzero(~sure)[0]
+        if len(todo):
+            out[todo] = self._run(self._compute, self.temperature, crops[todo] if len(todo) < len(crops) else crops,
+                                  batch_size)
+        rest = out[:, 10] + out[:, 11]
+        touching = np.divide(out[:, 11], rest, out=np.zeros_like(rest), where=rest > 0)
+        return np.concatenate([out[:, :10], rest[:, None]], 1), touching
+
+    def gate_share(self, crops: np.ndarray, batch_size: int = 256) -> float:
+        """The share of ``crops`` whose answer is the gate's (0 without a gate)."""
+        if self._gate is None or not len(crops):
+            return 0.0
+        early = self._run(self._gate, self.gate_temperature, np.asarray(crops, dtype=np.float32), batch_size)
+        return float((early.max(1) >= GATE_SURE).mean())
+
+    def _run(self, model: nn.Module, temperature: float, crops: np.ndarray, batch_size: int) -> np.ndarray:
+        """(N, 28, 28) -> (N, 12) temperature-scaled probabilities (zeros past the model's outputs)."""
+        out = np.zeros((len(crops), 12), np.float32)
         with torch.inference_mode():
             for i in range(0, len(crops), batch_size):
                 x = torch.from_numpy(crops[i : i + batch_size]).unsqueeze(1).to(self.dtype)
                 x = x.contiguous(memory_format=torch.channels_last)
-                logits = self._compute(x).float() / self.temperature
-                p = torch.softmax(logits, 1).numpy()
+                p = torch.softmax(model(x).float() / temperature, 1).numpy()
                 out[i : i + len(p), : p.shape[1]] = p
-        rest = out[:, 10] + out[:, 11]
-        touching = np.divide(out[:, 11], rest, out=np.zeros_like(rest), where=rest > 0)
-        return np.concatenate([out[:, :10], rest[:, None]], 1), touching
+        return out
+
+
+def gate_path(path: str | os.PathLike[str]) -> Path:
+    """Where the gate of the model at ``path`` is saved: ``NAME-gate`` beside ``NAME``."""
+    base = weights_and_meta(path)[0].with_suffix("")
+    return base.with_name(base.name + GATE_SUFFIX)
