@@ -283,34 +283,37 @@ class Classifier:
         """The model has a "digits touching" output besides "not a digit"."""
         return models.n_classes(self.model) >= 12
 
-    def predict_proba(self, crops: np.ndarray, batch_size: int = 256, wavering: float | None = None) -> np.ndarray:
+    def predict_proba(self, crops: np.ndarray, batch_size: int = 256, wavering: float | None = None,
+                      gated: bool = True) -> np.ndarray:
         """``crops`` float (N, 28, 28) in [0, 1] -> (N, 11) probabilities: ten digits, then
         "not one digit" (not a digit, or digits touching; always 0 for models without those
-        outputs). Temperature-scaled; see :meth:`predict` for ``wavering``."""
-        return self.predict(crops, batch_size, wavering)[0]
+        outputs). Temperature-scaled; see :meth:`predict` for ``wavering`` and ``gated``."""
+        return self.predict(crops, batch_size, wavering, gated)[0]
 
-    def predict(self, crops: np.ndarray, batch_size: int = 256,
-                wavering: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, crops: np.ndarray, batch_size: int = 256, wavering: float | None = None,
+                gated: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """``crops`` -> (the (N, 11) probabilities of :meth:`predict_proba`, and (N,) the share of
         "not one digit" that is "digits touching": 0 where the model has no such output). Where
         the best digit is under ``wavering`` (default WAVERING; 0: never), the digits are weighed
-        over the crop's variants."""
+        over the crop's variants. ``gated=False``: the model's own probabilities for every crop,
+        for a caller that ranks sure answers against each other (the gate's sure answers all lie
+        near 1, the model's tell a sure 7 from a surer one)."""
         crops = np.asarray(crops, dtype=np.float32)
-        probs, touching = self._predict_once(crops, batch_size)
+        probs, touching = self._predict_once(crops, batch_size, gated)
         best = probs[:, :10].max(1)
         below = WAVERING if wavering is None else wavering
         unsure = np.nonzero((best < below) & (probs[:, 10] < best))[0]
         if len(unsure):
-            p = self._predict_once(np.concatenate([variants(crops[i]) for i in unsure]), batch_size)[0]
+            p = self._predict_once(np.concatenate([variants(crops[i]) for i in unsure]), batch_size, gated)[0]
             digits = p[:, :10].reshape(len(unsure), -1, 10).mean(1)
             digits /= np.maximum(digits.sum(1, keepdims=True), 1e-12)
             probs[unsure, :10] = digits * (1 - probs[unsure, 10:])
         return probs, touching
 
-    def _predict_once(self, crops: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    def _predict_once(self, crops: np.ndarray, batch_size: int, gated: bool = True) -> tuple[np.ndarray, np.ndarray]:
         out = np.zeros((len(crops), 12), np.float32)
         todo = np.arange(len(crops))
-        if self._gate is not None:
+        if self._gate is not None and gated:
             early = self._run(self._gate, self.gate_temperature, crops, batch_size)
             sure = early.max(1) >= GATE_SURE
             out[sure] = early[sure]
