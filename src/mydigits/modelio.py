@@ -262,19 +262,7 @@ class Classifier:
         path = path if path is not None else default_model_path()
         model, meta = load(path)
         model = for_inference(model).to(memory_format=torch.channels_last)
-        gate, gate_temperature = None, 1.0
-        beside = gate_path(path)
-        if weights_and_meta(beside)[1].is_file():
-            gate, gate_meta = load(beside)
-            if gate_meta["arch"] != "gate" or models.n_classes(gate) != models.n_classes(model):
-                raise MydigitsError(f"{weights_and_meta(beside)[1]}: not a gate for a "
-                                    f"{models.n_classes(model)}-output model")
-            taught_by = [t.get("weights_sha256") for t in gate_meta.get("teachers") or [] if isinstance(t, dict)]
-            if taught_by == [meta["weights_sha256"]]:
-                gate = for_inference(gate).to(memory_format=torch.channels_last)
-                gate_temperature = float(gate_meta.get("temperature", 1.0))
-            else:
-                gate = None
+        gate, gate_temperature = _gate_beside(path, model, meta)
         return cls(model, meta, float(meta.get("temperature", 1.0)), gate=gate, gate_temperature=gate_temperature)
 
     @property
@@ -317,8 +305,7 @@ class Classifier:
         out = np.zeros((len(crops), 12), np.float32)
         todo = np.arange(len(crops))
         if self._gate is not None and gated:
-            early = self._run(self._gate, self.gate_temperature, crops, batch_size)
-            sure = early.max(1) >= GATE_SURE
+            early, sure = self._gate_answers(crops, batch_size)
             out[sure] = early[sure]
             todo = np.nonzero(~sure)[0]
         if len(todo):
@@ -332,8 +319,12 @@ class Classifier:
         """The share of ``crops`` whose answer is the gate's (0 without a gate)."""
         if self._gate is None or not len(crops):
             return 0.0
-        early = self._run(self._gate, self.gate_temperature, np.asarray(crops, dtype=np.float32), batch_size)
-        return float((early.max(1) >= GATE_SURE).mean())
+        return float(self._gate_answers(np.asarray(crops, dtype=np.float32), batch_size)[1].mean())
+
+    def _gate_answers(self, crops: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """The gate's (N, 12) probabilities, and which of them stand (GATE_SURE)."""
+        early = self._run(self._gate, self.gate_temperature, crops, batch_size)
+        return early, early.max(1) >= GATE_SURE
 
     def _run(self, model: nn.Module, temperature: float, crops: np.ndarray, batch_size: int) -> np.ndarray:
         """(N, 28, 28) -> (N, 12) temperature-scaled probabilities (zeros past the model's outputs)."""
@@ -345,6 +336,24 @@ class Classifier:
                 p = torch.softmax(model(x).float() / temperature, 1).numpy()
                 out[i : i + len(p), : p.shape[1]] = p
         return out
+
+
+def _gate_beside(path: str | os.PathLike[str], model: nn.Module,
+                 meta: dict[str, Any]) -> tuple[nn.Module | None, float]:
+    """The gate saved beside the model at ``path`` and its temperature, if it was taught by exactly
+    that model (``meta``'s weights SHA-256); else (None, 1)."""
+    beside = gate_path(path)
+    if not weights_and_meta(beside)[1].is_file():
+        return None, 1.0
+    gate, gate_meta = load(beside)
+    if gate_meta["arch"] != "gate" or models.n_classes(gate) != models.n_classes(model):
+        raise MydigitsError(f"{weights_and_meta(beside)[1]}: not a gate for a "
+                            f"{models.n_classes(model)}-output model")
+    teachers = gate_meta.get("teachers")
+    taught_by = [t.get("weights_sha256") for t in teachers if isinstance(t, dict)] if isinstance(teachers, list) else []
+    if taught_by != [meta["weights_sha256"]]:
+        return None, 1.0
+    return for_inference(gate).to(memory_format=torch.channels_last), float(gate_meta.get("temperature", 1.0))
 
 
 def gate_path(path: str | os.PathLike[str]) -> Path:
